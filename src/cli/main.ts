@@ -3,12 +3,14 @@
 // non-zero exit status.
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.js';
+import { serveCommand } from './commands/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('facteur')
     .description('A self-hosted mail server: SMTP, submission, Postfix restrictions, outbound queue, IMAP and POP3 over Maildir.')
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(serveCommand());
   program.addCommand(configCommand());
   return program;
 }
