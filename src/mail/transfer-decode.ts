@@ -137,38 +137,49 @@ function hexVal(c: number): number {
  * message-decoder) an unfinished escape at the very end is simply not output.
  */
 export function decodeQuotedPrintable(src: Uint8Array, strict = true): Decoded {
-  const out: number[] = [];
+  // output is at most the input with a CR added before each LF
+  const out = Buffer.allocUnsafe(src.length * 2 + 4);
+  let o = 0;
   const ws: number[] = [];
   let state = Qp.Text;
   let hexchar = 0;
   let bad = false;
   const n = src.length;
+  const put = (...bytes: number[]): void => {
+    for (const b of bytes) out[o++] = b;
+  };
   const push = (arr: number[]): void => {
-    for (const b of arr) out.push(b);
+    for (const b of arr) out[o++] = b;
+  };
+  const copy = (from: number, to: number): void => {
+    if (to > from) {
+      out.set(src.subarray(from, to), o);
+      o += to - from;
+    }
   };
   const invalid = (): void => {
     switch (state) {
       case Qp.Equals:
-        out.push(0x3d);
+        put(0x3d);
         break;
       case Qp.Hex2:
-        out.push(0x3d, hexchar);
+        put(0x3d, hexchar);
         break;
       case Qp.EqualsWhitespace:
-        out.push(0x3d);
+        put(0x3d);
         push(ws);
         ws.length = 0;
         break;
       case Qp.Cr:
         push(ws);
         ws.length = 0;
-        out.push(0x0d);
+        put(0x0d);
         break;
       case Qp.SoftCr:
-        out.push(0x3d);
+        put(0x3d);
         push(ws);
         ws.length = 0;
-        out.push(0x0d);
+        put(0x0d);
         break;
       default:
         break;
@@ -190,8 +201,8 @@ export function decodeQuotedPrintable(src: Uint8Array, strict = true): Decoded {
           if (d === 0x3d) state = Qp.Equals;
           else if (d === 0x0d) state = Qp.Cr;
           else if (d === 0x0a) {
-            for (let k = i; k < j; k++) out.push(src[k]!);
-            out.push(0x0d, 0x0a);
+            copy(i, j);
+            put(0x0d, 0x0a);
             i = j + 1;
             j = i;
             continue;
@@ -204,7 +215,7 @@ export function decodeQuotedPrintable(src: Uint8Array, strict = true): Decoded {
           }
           break;
         }
-        for (let k = i; k < j && k < n; k++) out.push(src[k]!);
+        copy(i, Math.min(j, n));
         i = j < n ? j + 1 : n;
         continue;
       }
@@ -214,7 +225,7 @@ export function decodeQuotedPrintable(src: Uint8Array, strict = true): Decoded {
         } else if (c === 0x0d) {
           state = Qp.Cr;
         } else if (c === 0x0a) {
-          out.push(0x0d, 0x0a);
+          put(0x0d, 0x0a);
           ws.length = 0;
           state = Qp.Text;
         } else {
@@ -244,7 +255,7 @@ export function decodeQuotedPrintable(src: Uint8Array, strict = true): Decoded {
         break;
       case Qp.Hex2:
         if (hexVal(c) >= 0) {
-          out.push((hexVal(hexchar) << 4) | hexVal(c));
+          put((hexVal(hexchar) << 4) | hexVal(c));
           state = Qp.Text;
         } else {
           invalid();
@@ -270,7 +281,7 @@ export function decodeQuotedPrintable(src: Uint8Array, strict = true): Decoded {
       case Qp.SoftCr:
         if (c === 0x0a) {
           ws.length = 0;
-          if (state !== Qp.SoftCr) out.push(0x0d, 0x0a);
+          if (state !== Qp.SoftCr) put(0x0d, 0x0a);
           state = Qp.Text;
         } else {
           invalid();
@@ -287,5 +298,5 @@ export function decodeQuotedPrintable(src: Uint8Array, strict = true): Decoded {
     invalid();
     trailerBad = true;
   }
-  return { data: Buffer.from(out), error: bad || trailerBad ? 'invalid' : null };
+  return { data: out.subarray(0, o), error: bad || trailerBad ? 'invalid' : null };
 }

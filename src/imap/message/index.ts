@@ -34,16 +34,14 @@ export function bodyStructure(ms: MessageStructure, raw: Buffer, extended: boole
   return bodyStructureOf(raw, ms.root, extended);
 }
 
-/** The part a section number names (see findPart), or undefined. */
-export type { MimePart as Part };
-
+/** Number of parts in the tree (root included). */
 export function partCount(ms: MessageStructure): number {
   let n = 0;
   const stack: MimePart[] = [ms.root];
   while (stack.length > 0) {
     const p = stack.pop()!;
     n++;
-    stack.push(...p.children);
+    for (const c of p.children) stack.push(c);
   }
   return n;
 }

@@ -37,22 +37,9 @@ export function headerModeForKey(key: string): HeaderMatchMode {
 
 const SEARCH_VALUE = { skipInitialLwsp: false, fold: 'oneline' } as const;
 
+/** Runs of SP/TAB become one space, leading ones go (index-search.c compress_lwsp()). */
 function compressLwsp(s: string): string {
-  let out = '';
-  let prevLwsp = true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === ' ' || c === '\t') {
-      if (!prevLwsp) {
-        prevLwsp = true;
-        out += ' ';
-      }
-    } else {
-      prevLwsp = false;
-      out += c;
-    }
-  }
-  return out;
+  return s.replace(/^[ \t]+/, '').replace(/[ \t]+/g, ' ');
 }
 
 function decodeLatin1Header(v: string): string {

@@ -2,22 +2,13 @@
 // the untagged response bytes and the tagged status with the engine's output.
 
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { parseStructure, toCrlf } from '../../../src/imap/message/index.js';
+import { parseStructure } from '../../../src/imap/message/index.js';
+import { FIXTURES, loadMessages } from './fixtures.js';
 import { renderFetch, splitAttributes } from './fetch-render.js';
 import { parseRecording } from './recording.js';
-
-const FIXTURES = fileURLToPath(new URL('../../fixtures/dovecot-imap/', import.meta.url));
-
-export function loadMessages(): { n: number; name: string; raw: Buffer }[] {
-  return readdirSync(join(FIXTURES, 'messages'))
-    .filter((f) => f.endsWith('.eml'))
-    .sort()
-    .map((name) => ({ n: Number(name.slice(0, 3)), name, raw: toCrlf(readFileSync(join(FIXTURES, 'messages', name))) }));
-}
 
 function show(b: Buffer): string {
   return b.toString('latin1').replace(/\r/g, '\\r').replace(/\n/g, '\\n\n');
