@@ -40,6 +40,17 @@ function lookup(name: string): ((b: Uint8Array) => string) | null {
       dec = null;
     }
   }
+  if (dec !== null) {
+    const inner = dec;
+    // a decoder must not throw on any input; fall back to UTF-8
+    dec = (b) => {
+      try {
+        return inner(b);
+      } catch {
+        return decodeUtf8(b);
+      }
+    };
+  }
   if (decoders.size < 256) decoders.set(key, dec);
   return dec;
 }

@@ -166,12 +166,12 @@ test('binary garbage, boundary-like garbage and a huge header line', () => {
     const head = Buffer.from('MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="-"\r\n\r\n');
     exercise(Buffer.concat([head, pseudoRandom(20000, seed, alphabet)]));
   }
-  const huge = Buffer.from('Subject: ' + 'a'.repeat(5_000_000) + '\r\nTo: ' + 'b@c, '.repeat(200_000) + '\r\n\r\nbody\r\n');
+  const huge = Buffer.from('Subject: ' + 'a'.repeat(2_000_000) + '\r\nTo: ' + 'b@c, '.repeat(50_000) + '\r\n\r\nbody\r\n');
   exercise(huge);
   const ms = parseStructure(huge);
   assert.equal(ms.root.headerLines, 3);
   assert.ok(headerMatches(huge, ms, 'Subject', 'aaaa'));
-  const manyLines = Buffer.from('x\r\n'.repeat(300_000) + '\r\nbody');
+  const manyLines = Buffer.from('x\r\n'.repeat(100_000) + '\r\nbody');
   exercise(manyLines);
 });
 
