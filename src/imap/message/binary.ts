@@ -143,6 +143,18 @@ export function fetchBinary(raw: Buffer, ms: MessageStructure, part: readonly nu
   return { data: Buffer.concat(c.blocks), literal8: c.converted || c.hasNuls };
 }
 
+/** The whole message's conversion, kept per parsed structure like Dovecot's binary.parts cache. */
+const wholeCache = new WeakMap<MessageStructure, { raw: Buffer; result: BinaryConverter | BinaryError }>();
+
+function wholeMessage(raw: Buffer, ms: MessageStructure): BinaryConverter | BinaryError {
+  const cached = wholeCache.get(ms);
+  if (cached !== undefined && cached.raw === raw) return cached.result;
+  const result = convert(raw, ms.root, true);
+  if (!('error' in result)) result.blocks.length = 0; // only the sizes are needed later
+  wholeCache.set(ms, { raw, result });
+  return result;
+}
+
 /**
  * Offsets in the stored (LF) form of the message for the given CRLF-form offsets: each CRLF
  * before an offset is one byte shorter on disk.
@@ -178,7 +190,7 @@ export function binarySize(
 ): { size: number } | BinaryError {
   const p = findPart(ms.root, part);
   if (p === undefined) return { size: 0 };
-  const c = convert(raw, ms.root, true);
+  const c = wholeMessage(raw, ms);
   if ('error' in c) return c;
   const includeHdr = part.length === 0;
   let size = p.headerSize + p.bodySize;
