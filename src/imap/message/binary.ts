@@ -178,9 +178,9 @@ function storedOffsets(raw: Buffer, positions: number[]): Map<number, number> {
  * BINARY.SIZE[part]: the decoded size, or the error the whole message's conversion gives.
  * Dovecot decides which converted parts lie inside the fetched part by comparing on-disk (LF)
  * offsets with CRLF sizes, so a converted part shortly after the fetched one can be counted in;
- * that is reproduced by default because the store keeps messages with LF line ends too
  * (recorded: message 014, BINARY.SIZE[1] is 567 where the decoded part has 577 bytes).
- * With dovecotRange: false the containment test uses the CRLF offsets and the size is the real one.
+ * facteur answers the real size by default (RFC 3516: the size of what BINARY[] returns);
+ * `dovecotRange: true` reproduces Dovecot's arithmetic (used by the fixture test to show the cause).
  */
 export function binarySize(
   raw: Buffer,
@@ -195,7 +195,7 @@ export function binarySize(
   const includeHdr = part.length === 0;
   let size = p.headerSize + p.bodySize;
   const positions = [p.pos, ...[...c.binParts.keys()].map((mp) => mp.pos)];
-  const stored = opts.dovecotRange === false ? new Map(positions.map((x) => [x, x])) : storedOffsets(raw, positions);
+  const stored = opts.dovecotRange !== true ? new Map(positions.map((x) => [x, x])) : storedOffsets(raw, positions);
   const start = stored.get(p.pos)!;
   const end = start + size;
   let rootBin: BinPart | undefined;

@@ -75,7 +75,8 @@ export function renderFetch(seq: number, uid: number, raw: Buffer, ms: MessageSt
     m = /^BINARY\.SIZE\[(.*)\]$/i.exec(attr);
     if (m !== null) {
       const path = m[1] === '' ? [] : m[1]!.split('.').map(Number);
-      const r = binarySize(raw, ms, path);
+      // the recordings include Dovecot's LF/CRLF offset slip (014 BINARY.SIZE[1]); facteur's default is the real size
+      const r = binarySize(raw, ms, path, { dovecotRange: true });
       if ('error' in r) {
         return { response: Buffer.from(`* ${seq} FETCH (UID ${uid})\r\n`), status: `NO [${r.error}] ${r.text}` };
       }
