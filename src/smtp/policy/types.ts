@@ -92,6 +92,13 @@ export interface PolicySession {
   data(state: SmtpClientState): Promise<PolicyVerdict>;
   endOfData(state: SmtpClientState): Promise<PolicyVerdict>;
   vrfy(state: SmtpClientState, address: string): Promise<PolicyVerdict>;
+  /** ETRN domain: smtpd_etrn_restrictions (after the client and HELO lists with smtpd_delay_reject). */
+  etrn(state: SmtpClientState, domain: string): Promise<PolicyVerdict>;
   /** RSET / new transaction: forget per-transaction state. */
   reset(): void;
+}
+
+/** What the server builds once per configuration and asks for one PolicySession per connection. */
+export interface Policy {
+  session(): PolicySession;
 }
