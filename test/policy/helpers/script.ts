@@ -10,6 +10,7 @@
 //   pipelining                      the client pipelined where it may not
 //   mail ADDR | rcpt ADDR | vrfy ADDR | etrn DOMAIN | data | eod | rset
 //   show actions                    also print access-table actions of accepted commands
+//   directory failing|ok            make the address directory fail (or work again)
 // Output: `>>> line` then `OK` or the reply line (`[disconnect]` after 421), with
 // ` [slept Ns]` when `sleep` restrictions waited.
 import { Config, type ConfigView } from '../../../src/config/config.js';
@@ -83,11 +84,14 @@ export async function runScript(script: string, env: ScriptEnv): Promise<string[
   let showActions = false;
   let sessions = 0;
   let slept = 0;
+  let directoryFailing = false;
+  let directory: AddressDirectory | undefined;
   const cache = new TableCache();
   const build = () => {
     const config = Config.fromText([env.baseConfig, ...extra].join('\n'), 'main.cf', { baseDir: env.baseDir });
     const view = config.view(service);
-    const directory = env.directory ? env.directory(view, cache) : new FixtureDirectory(view, undefined, undefined, cache);
+    directory = env.directory ? env.directory(view, cache) : new FixtureDirectory(view, undefined, undefined, cache);
+    if (directory instanceof FixtureDirectory) directory.failing = directoryFailing;
     return createPolicy(view, {
       resolver: env.resolver,
       directory,
@@ -129,6 +133,12 @@ export async function runScript(script: string, env: ScriptEnv): Promise<string[
       case 'service':
         service = rest as ServiceName;
         policy = undefined;
+        out.push('OK');
+        break;
+      case 'directory':
+        // `directory failing`: the address directory throws (user database unavailable)
+        directoryFailing = rest === 'failing';
+        if (directory instanceof FixtureDirectory) directory.failing = directoryFailing;
         out.push('OK');
         break;
       case 'show':
