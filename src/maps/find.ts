@@ -74,3 +74,23 @@ export async function mailAddrFind(maps: TableList, address: string, opts: MailA
   }
   return undefined;
 }
+
+/**
+ * Access-table search (access(5)): try `keys` in order and return the first one the table
+ * has. A found value ends the search whatever it says: DUNNO means "stop looking in this
+ * table" (so a more general key after it is not used). `partial` keys (parent domains,
+ * address prefixes, user@) are only asked of fixed tables, never of regexp/pcre/cidr.
+ */
+export async function findFirst(table: { fixed: boolean; lookup(key: string): Promise<string | undefined> }, keys: { key: string; partial?: boolean }[]): Promise<{ key: string; value: string } | undefined> {
+  for (const { key, partial } of keys) {
+    if (partial && !table.fixed) continue;
+    const value = await table.lookup(key);
+    if (value !== undefined) return { key, value };
+  }
+  return undefined;
+}
+
+/** An access-table value that means "no decision here" (DUNNO, any case, optional text). */
+export function isDunno(value: string): boolean {
+  return /^dunno(\s|$)/i.test(value);
+}

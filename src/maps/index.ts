@@ -2,7 +2,7 @@
 // and the queue (smtp_sasl_password_maps). See types.ts for the interface.
 export * from './types.js';
 export { openTable, openTables, TableCache, TableList, type OpenTableOptions } from './open.js';
-export { mailAddrFind, splitExtension, stripExtension, type MailAddrFindOptions, type AddressExtension } from './find.js';
+export { findFirst, isDunno, mailAddrFind, splitExtension, stripExtension, type MailAddrFindOptions, type AddressExtension } from './find.js';
 export { AliasTable, parseAliasTargets, parseAliases, readIncludeFile, splitAliasValue, type AliasTarget } from './aliases.js';
 export { DomainList, NetworkList } from './lists.js';
 export { logicalLines } from './source.js';

@@ -360,3 +360,16 @@ describe('unix: tables', () => {
     await assert.rejects(openTable('unix:hosts.byname', fresh()).lookup('x'), /unsupported unix table/);
   });
 });
+
+describe('access-table search', () => {
+  it('findFirst stops at the first found key (DUNNO included) and skips partial keys in pattern tables', async () => {
+    const { findFirst, isDunno } = await import('../../src/maps/index.js');
+    const t = openTable('inline:{ {a.example = DUNNO}, {example = REJECT} }', fresh());
+    const r = await findFirst(t, [{ key: 'a.example' }, { key: 'example', partial: true }]);
+    assert.deepEqual(r, { key: 'a.example', value: 'DUNNO' });
+    assert.equal(isDunno(r!.value), true);
+    assert.deepEqual(await findFirst(t, [{ key: 'b.example' }, { key: 'example', partial: true }]), { key: 'example', value: 'REJECT' });
+    const p = tmp('r.regexp', '/^example$/ REJECT\n');
+    assert.equal(await findFirst(openTable(`regexp:${p}`, fresh()), [{ key: 'x' }, { key: 'example', partial: true }]), undefined);
+  });
+});

@@ -231,3 +231,11 @@ describe('the engine as the session uses it', () => {
     assert.equal(!v.ok && v.reply.text, 'Client host rejected: cannot find your hostname, [198.51.100.7]');
   });
 });
+
+describe('address syntax (smtpd_check_addr)', () => {
+  it('flags domains that are neither host names nor literals', async () => {
+    const { addressSyntaxError } = await import('../../src/smtp/policy/address.js');
+    for (const bad of ['foo@', 'a@b..c', 'x@[1.2.3]', 'x@-bad.test']) assert.equal(addressSyntaxError(bad), true, bad);
+    for (const ok of ['alice', '', 'alice@example.test', 'alice@example.test.', 'x@[127.0.0.1]', 'x@[IPv6:::1]', 'user@remote.test@example.test']) assert.equal(addressSyntaxError(ok), false, ok);
+  });
+});

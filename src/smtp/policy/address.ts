@@ -136,3 +136,18 @@ export function validDsn(dsn: string): boolean {
 export function isHeader(text: string): boolean {
   return /^[\x21-\x39\x3b-\x7e]+:/.test(text);
 }
+
+/**
+ * Whether an address (internal form) is unusable the way Postfix's smtpd_check_addr
+ * finds it: a domain that is neither a valid host name nor a valid address literal
+ * (`foo@`, `a@b..c`, `x@[1.2.3]`). The session answers 501 5.1.7 (sender) or 501 5.1.3
+ * (recipient) "Bad ... address syntax". An address without a domain is fine (it is
+ * qualified with $myorigin), and so is the null sender.
+ */
+export function addressSyntaxError(addr: string): boolean {
+  const { domain, hasAt } = splitAddress(addr);
+  if (!hasAt) return false;
+  const d = truncateDot(domain);
+  if (d.startsWith('[')) return literalAddress(d) === undefined;
+  return !validHostname(d);
+}

@@ -436,6 +436,8 @@ class RestrictionSession implements PolicySession {
   // ---- generic_checks ---------------------------------------------------------------
 
   private async generic(list: Restriction[], ctx: ListContext): Promise<Status> {
+    // a restriction class that names itself must not recurse forever
+    if (this.recursion > 100) this.serverError(`restriction list ${list.map((r) => r.text).join(', ')} causes unreasonable recursion`);
     const savedRecursion = this.recursion++;
     let status: Status = DUNNO;
     try {
