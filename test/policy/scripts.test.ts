@@ -90,3 +90,20 @@ describe('hand-written golden scripts (test/policy/ref)', () => {
     });
   }
 });
+
+describe('directive coverage', () => {
+  it('every implemented directive of names.ts is exercised by a golden script', async () => {
+    const { DIRECTIVES } = await import('../../src/smtp/policy/names.js');
+    const texts = [
+      ...files.map((f) => readFileSync(join(refDir, f), 'utf8')),
+      ...readdirSync(fixtures)
+        .filter((f) => f.endsWith('.cf'))
+        .map((f) => readFileSync(join(fixtures, f), 'utf8')),
+    ].join('\n');
+    const missing = Object.entries(DIRECTIVES)
+      .filter(([, info]) => !info.unsupported && !info.aliasOf)
+      .map(([name]) => name)
+      .filter((name) => !new RegExp(`\\b${name}\\b`).test(texts));
+    assert.deepEqual(missing, []);
+  });
+});
