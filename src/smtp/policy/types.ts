@@ -110,8 +110,11 @@ export interface PolicySession {
   data(state: SmtpClientState): Promise<PolicyVerdict>;
   endOfData(state: SmtpClientState): Promise<PolicyVerdict>;
   vrfy(state: SmtpClientState, address: string): Promise<PolicyVerdict>;
-  /** ETRN domain: smtpd_etrn_restrictions (after the client and HELO lists with smtpd_delay_reject). */
-  etrn(state: SmtpClientState, domain: string): Promise<PolicyVerdict>;
+  /**
+   * ETRN domain: smtpd_etrn_restrictions (after the client and HELO lists with smtpd_delay_reject).
+   * Optional so that existing test doubles still type-check; the engine implements it.
+   */
+  etrn?(state: SmtpClientState, domain: string): Promise<PolicyVerdict>;
   /** RSET / new transaction: forget per-transaction state. */
   reset(): void;
 }

@@ -202,7 +202,7 @@ export async function runScript(script: string, env: ScriptEnv): Promise<string[
       }
       case 'etrn': {
         const { s, st } = need();
-        out.push(verdictText(await s.etrn(st, rest)));
+        out.push(verdictText(await s.etrn!(st, rest)));
         break;
       }
       case 'data': {
