@@ -167,3 +167,11 @@ describe('the configuration reference', () => {
     assert.equal(onDisk, configurationReference(), 'docs/configuration.md is out of date: run npm run docs');
   });
 });
+
+describe('raw parameters', () => {
+  it('default_rbl_reply keeps its $rbl_* template variables unexpanded and without warnings', () => {
+    const c = Config.fromText('default_rbl_reply = $rbl_code Go away; $rbl_class [$rbl_what] is listed in $rbl_domain\n', 'f');
+    assert.deepEqual(c.diagnostics, []);
+    assert.equal(c.get('default_rbl_reply'), '$rbl_code Go away; $rbl_class [$rbl_what] is listed in $rbl_domain');
+  });
+});

@@ -24,7 +24,7 @@ export const POLICY_PARAMS: ParamSpec[] = [
   { name: 'permit_mx_backup_networks', type: 'networks', default: '', group: g, doc: 'Primary MX networks for permit_mx_backup.' },
   { name: 'maps_rbl_reject_code', type: 'int', min: 400, max: 599, default: '554', group: g, doc: 'Reply code of a DNSBL/RHSBL rejection.' },
   { name: 'rbl_reply_maps', type: 'tables', default: '', group: g, doc: 'Reply templates per DNS list domain.' },
-  { name: 'default_rbl_reply', type: 'string', default: '$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}', group: g, doc: 'Default DNSBL reply template.' },
+  { name: 'default_rbl_reply', type: 'string', raw: true, default: '$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}', group: g, doc: 'Default DNSBL reply template.' },
   { name: 'access_map_reject_code', type: 'int', min: 400, max: 599, default: '554', group: g, doc: 'Reply code of REJECT from an access table.' },
   { name: 'access_map_defer_code', type: 'int', min: 400, max: 499, default: '450', group: g, doc: 'Reply code of DEFER from an access table.' },
   { name: 'defer_code', type: 'int', min: 400, max: 499, default: '450', group: g, doc: 'Reply code of the defer restriction.' },
