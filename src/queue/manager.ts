@@ -167,6 +167,8 @@ export class QueueManager implements OutboundQueue {
   private backlogGen = 0;
   private refilling = false;
   private scanning?: Promise<void>;
+  private nextScan?: Promise<void>;
+  private forceNext = false;
   private scanTimer?: unknown;
   private control?: Server;
   private idleWaiters: Array<() => void> = [];
@@ -236,9 +238,23 @@ export class QueueManager implements OutboundQueue {
     await this.scanDeferred(true);
   }
 
-  /** Look at the deferred queue now (the periodic queue_run_delay scan). */
+  /**
+   * Look at the deferred queue now (the periodic queue_run_delay scan). A call during a
+   * scan gets a new scan that starts after it (it may have started before the clock moved).
+   */
   scanDeferred(force = false): Promise<void> {
-    if (this.scanning) return this.scanning.then(() => (force ? this.scanDeferred(true) : undefined));
+    if (this.scanning) {
+      if (force) this.forceNext = true;
+      if (!this.nextScan) {
+        this.nextScan = this.scanning.then(() => {
+          this.nextScan = undefined;
+          const f = this.forceNext;
+          this.forceNext = false;
+          return this.scanDeferred(f);
+        });
+      }
+      return this.nextScan;
+    }
     this.scanning = this.doScan(force).finally(() => {
       this.scanning = undefined;
     });
