@@ -183,10 +183,13 @@ export async function holdMessages(store: QueueStore, target: AdminTarget): Prom
   return done;
 }
 
-/** postsuper -H: release held messages to the deferred queue, due at once. */
-export async function releaseMessages(store: QueueStore, target: AdminTarget, now = Date.now()): Promise<string[]> {
+/**
+ * postsuper -H: release held messages to the deferred queue, due at once (the next
+ * attempt time, the file's mtime, is set to the epoch: earlier than any clock).
+ */
+export async function releaseMessages(store: QueueStore, target: AdminTarget, dueMs = 0): Promise<string[]> {
   const done: string[] = [];
-  for (const t of await targets(store, target, ['hold'])) if (await store.move(t.id, 'hold', 'deferred', now)) done.push(t.id);
+  for (const t of await targets(store, target, ['hold'])) if (await store.move(t.id, 'hold', 'deferred', dueMs)) done.push(t.id);
   return done;
 }
 

@@ -143,7 +143,7 @@ export function recipientReason(kind: NoticeTemplate, st: RecipientState): strin
 }
 
 export interface NoticeText {
-  /** Everything up to and including the header lines of the returned-message part. */
+  /** Everything up to the returned message, ending with its Return-Path: line. */
   head: string;
   /** Return the full content (message/rfc822) or its headers (text/rfc822-headers). */
   attach: 'full' | 'headers';
@@ -238,6 +238,8 @@ export function buildNotice(
   L.push(`Content-Type: ${headersOnly ? 'text/rfc822-headers' : 'message/rfc822'}`);
   L.push('Content-Transfer-Encoding: 8bit');
   L.push('');
+  // bounce(8) puts the envelope sender back in front of the returned message
+  L.push(`Return-Path: <${original.sender}>`);
   return {
     head: L.join('\n') + '\n',
     attach: headersOnly ? 'headers' : 'full',

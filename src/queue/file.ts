@@ -281,10 +281,15 @@ export async function appendRecords(path: string, records: JournalRecord[], trun
   }
 }
 
-/** The content of a queue file as a stream of chunks (nothing when size is 0). */
-export async function* contentStream(path: string, st: Pick<QueueFileState, 'contentOffset' | 'size'>, highWaterMark = 64 * 1024): AsyncIterable<Buffer> {
+/**
+ * The content of a queue file as a stream of chunks (nothing when size is 0). Given an
+ * open FileHandle, it reads from that file whatever its name is now (an administrator
+ * may move it to hold/ while it is being sent); the handle stays open.
+ */
+export async function* contentStream(file: string | FileHandle, st: Pick<QueueFileState, 'contentOffset' | 'size'>, highWaterMark = 64 * 1024): AsyncIterable<Buffer> {
   if (st.size === 0) return;
-  const s = createReadStream(path, { start: st.contentOffset, end: st.contentOffset + st.size - 1, highWaterMark });
+  const range = { start: st.contentOffset, end: st.contentOffset + st.size - 1, highWaterMark };
+  const s = typeof file === 'string' ? createReadStream(file, range) : file.createReadStream({ ...range, autoClose: false });
   let got = 0;
   for await (const chunk of s as AsyncIterable<Buffer>) {
     got += chunk.length;

@@ -9,7 +9,7 @@
 // queue_run_delay. Memory is bounded by qmgr_message_active_limit messages; content
 // is always streamed from the file.
 import { createWriteStream } from 'node:fs';
-import { unlink, stat } from 'node:fs/promises';
+import { open, unlink, stat, type FileHandle } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -489,8 +489,8 @@ export class QueueManager implements OutboundQueue {
 
   // ---- delivery ---------------------------------------------------------------------
 
-  private outbound(job: Job): OutboundMessage {
-    const { st, path, id } = job.msg;
+  private outbound(job: Job, fh: FileHandle): OutboundMessage {
+    const { st, id } = job.msg;
     const h = st.header;
     return {
       queueId: id,
@@ -503,7 +503,7 @@ export class QueueManager implements OutboundQueue {
       smtputf8: !!h.smtputf8,
       ret: h.ret,
       envid: h.envid,
-      content: () => contentStream(path, st),
+      content: () => contentStream(fh, st),
     };
   }
 
@@ -517,12 +517,26 @@ export class QueueManager implements OutboundQueue {
       const r = dest.suspended.result;
       const reason = r.reason.startsWith('delivery temporarily suspended: ') ? r.reason : `delivery temporarily suspended: ${r.reason}`;
       report = { results: job.rcpts.map(() => ({ ...r, reason, setupSeconds: 0, xferSeconds: 0 })) };
-    } else if (dest.key === 'local') {
-      report = { results: await this.deliverLocal(job) };
     } else {
-      dest.suspended = undefined;
-      report = await this.transport.deliver(dest.hop!, this.outbound(job));
-      if (report.siteFailure) dest.suspended = { until: this.clock.now() + this.settings.minBackoff * 1000, result: report.results[0] };
+      // the content is read through this descriptor, wherever `queue hold` moves the file meanwhile
+      let fh: FileHandle;
+      try {
+        fh = await open(msg.path, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        msg.dropped = true;
+        return this.jobDone(msg);
+      }
+      try {
+        if (dest.key === 'local') report = { results: await this.deliverLocal(job, fh) };
+        else {
+          dest.suspended = undefined;
+          report = await this.transport.deliver(dest.hop!, this.outbound(job, fh));
+          if (report.siteFailure) dest.suspended = { until: this.clock.now() + this.settings.minBackoff * 1000, result: report.results[0] };
+        }
+      } finally {
+        await fh.close().catch(() => {});
+      }
     }
     this.record(job, report.results, jobStart, dest.key === 'local' ? 'local' : 'smtp');
     await this.jobDone(msg);
@@ -552,14 +566,14 @@ export class QueueManager implements OutboundQueue {
     });
   }
 
-  private async deliverLocal(job: Job): Promise<RecipientResult[]> {
+  private async deliverLocal(job: Job, fh: FileHandle): Promise<RecipientResult[]> {
     const { msg } = job;
     const addresses = job.rcpts.map((i) => msg.st.header.rcpt[i].address);
     const fail = (dsn: string, reason: string): RecipientResult[] => addresses.map(() => ({ outcome: 'deferred', dsn, reason, relay: 'local' }));
     if (!this.localDelivery) return fail('4.3.0', 'local delivery is not available');
     const tmp = join(this.store.tmpDir, `${msg.id}.${process.pid}.${++this.tmpCounter}`);
     try {
-      await pipeline(contentStream(msg.path, msg.st), createWriteStream(tmp, { mode: 0o600 }));
+      await pipeline(contentStream(fh, msg.st), createWriteStream(tmp, { mode: 0o600 }));
       const t = performance.now();
       const res = await this.localDelivery.deliver({ queueId: msg.id, sender: msg.st.header.sender, recipients: addresses, contentPath: tmp });
       const xferSeconds = (performance.now() - t) / 1000;
@@ -572,7 +586,7 @@ export class QueueManager implements OutboundQueue {
         }
         if (r.status === 'delivered' && r.forwarded && r.forwarded.length > 0) {
           try {
-            const fid = await this.copyMessage(msg, r.forwarded);
+            const fid = await this.copyMessage(msg, fh, r.forwarded);
             logger('local').withId(msg.id).info(`forwarded as ${fid}`);
           } catch (err) {
             out.push({ outcome: 'deferred', dsn: '4.3.0', reason: `cannot forward: ${(err as Error).message}`, relay: 'local' });
@@ -591,7 +605,7 @@ export class QueueManager implements OutboundQueue {
   }
 
   /** Queue a copy of a message for other recipients (aliases that point elsewhere). */
-  private async copyMessage(msg: ActiveMessage, recipients: string[]): Promise<string> {
+  private async copyMessage(msg: ActiveMessage, fh: FileHandle, recipients: string[]): Promise<string> {
     const h = msg.st.header;
     const id = newQueueId();
     const w = await this.store.create(
@@ -599,7 +613,7 @@ export class QueueManager implements OutboundQueue {
       (x) => this.onCommitted(x),
     );
     try {
-      for await (const chunk of contentStream(msg.path, msg.st)) await w.write(chunk);
+      for await (const chunk of contentStream(fh, msg.st)) await w.write(chunk);
       await w.commit();
     } catch (err) {
       await w.abort();
