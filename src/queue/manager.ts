@@ -232,6 +232,13 @@ export class QueueManager implements OutboundQueue {
     this.wakeIdle();
   }
 
+  /** Read the settings again (SIGHUP): backoff times, limits, relayhost, SMTP client options. */
+  reload(config: Config): void {
+    this.settings = readSettings(config);
+    const t = this.transport as Partial<SmtpTransport>;
+    if (typeof t.updateSettings === 'function') t.updateSettings(transportSettings(config.view()));
+  }
+
   /** Retry every deferred message now (postqueue -f); also forgets dead destinations. */
   async flush(): Promise<void> {
     for (const d of this.destinations.values()) d.suspended = undefined;
@@ -802,6 +809,10 @@ export class QueueManager implements OutboundQueue {
   private async doScan(force: boolean): Promise<void> {
     if (!this.running) return;
     const now = this.clock.now();
+    // forget idle destinations whose suspension is over (bounded memory over many dead sites)
+    for (const [key, d] of this.destinations) {
+      if (d.active === 0 && d.jobs.length === 0 && (!d.suspended || d.suspended.until <= now)) this.destinations.delete(key);
+    }
     for await (const ref of this.store.list(['deferred'])) {
       if (!this.running) break;
       try {

@@ -204,7 +204,14 @@ export class QueueStore {
     if (!isQueueId(envelope.id)) throw new Error(`bad queue id "${envelope.id}"`);
     if (envelope.recipients.length === 0) throw new Error('a queue file needs at least one recipient');
     const header = Buffer.from(JSON.stringify(headerFromEnvelope(envelope, notice)) + '\n', 'utf8');
-    const fh = await open(this.path('incoming', envelope.id), 'wx', 0o600);
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path('incoming', envelope.id), 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await this.init(); // a first message before the queue manager started
+      fh = await open(this.path('incoming', envelope.id), 'wx', 0o600);
+    }
     try {
       const head = Buffer.concat([firstLine(0, 0), header]);
       await fh.write(head, 0, head.length, 0);

@@ -8,7 +8,7 @@ import { readQueueFile } from '../../src/queue/file.js';
 import { newQueueId } from '../../src/queue/id.js';
 import { QueueManager } from '../../src/queue/manager.js';
 import { startRemoteMx, type RemoteMx } from '../smtp-client/remote-mx.js';
-import { FakeLocalDelivery, captureLogs, noticeParts, queueConfig, remoteResolver, submit, tempDir, waitFor, SAMPLE } from './helpers.js';
+import { FakeLocalDelivery, captureLogs, noticeParts, queueConfig, remoteResolver, submit, tempDir, SAMPLE } from './helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -279,6 +279,28 @@ describe('queue manager: delivery to a remote MX', () => {
     assert.equal(mx.messages.length, 1, 'one transaction through the relay for both domains');
     assert.equal(mx.messages[0].user, 'me@isp.test');
     assert.equal(mx.messages[0].secure, true);
-    await waitFor(() => true);
+  });
+
+  it('suspends a dead destination: later jobs are deferred at once, "delivery temporarily suspended"', async () => {
+    const { mx, qm, logs, dir } = await setup({ config: { default_destination_concurrency_limit: '1' } });
+    await mx.close(); // nothing listens on the MX port any more
+    for (let i = 0; i < 3; i++) await submit(qm, { recipients: [`r${i}@remote.test`] });
+    await qm.idle();
+    assert.equal(files(dir, 'deferred').length, 3);
+    const refused = logs.grep(/status=deferred \(connect to mx\.remote\.test\[127\.0\.0\.1\]:\d+: Connection refused\)$/);
+    const suspended = logs.grep(/status=deferred \(delivery temporarily suspended: connect to mx\.remote\.test\[127\.0\.0\.1\]:\d+: Connection refused\)$/);
+    assert.equal(refused.length + suspended.length, 3);
+    assert.ok(suspended.length >= 1, logs.lines.join('\n'));
+    assert.ok(refused.every((l) => /relay=none/.test(l)));
+  });
+
+  it('refuses to start a second queue manager on the same queue directory', async () => {
+    const mx = await startRemoteMx();
+    const dir = tempDir();
+    const a = new QueueManager({ config: queueConfig(dir, mx.port), resolver: remoteResolver() });
+    await a.start();
+    cleanups.push(() => mx.close(), () => a.stop());
+    const b = new QueueManager({ config: queueConfig(dir, mx.port), resolver: remoteResolver() });
+    await assert.rejects(b.start(), /another queue manager is running/);
   });
 });

@@ -37,6 +37,8 @@ export interface ConnectOptions {
 export interface TlsInfo {
   protocol: string;
   cipher: string;
+  /** Secret key bits of the cipher (as Postfix logs `(256/256 bits)`). */
+  bits: number;
   /** The certificate chain verified against the system CAs and matched the host name. */
   trusted: boolean;
 }
@@ -218,7 +220,9 @@ export class SmtpClientConnection {
     this.socket = tls;
     this.attach(tls);
     const c = tls.getCipher();
-    this.tls = { protocol: tls.getProtocol() ?? 'unknown', cipher: c.standardName ?? c.name, trusted: tls.authorized };
+    const name = c.standardName ?? c.name;
+    const bits = /AES_256|AES256|CHACHA20/.test(name) ? 256 : /AES_128|AES128/.test(name) ? 128 : 0;
+    this.tls = { protocol: tls.getProtocol() ?? 'unknown', cipher: name, bits, trusted: tls.authorized };
     return this.tls;
   }
 

@@ -170,7 +170,7 @@ export class SmtpTransport {
     try {
       const session = await SmtpClientSession.open(conn, this.sessionSettings(creds));
       if (session.tls) {
-        this.log.withId(queueId).info(`${session.tls.trusted ? 'Trusted' : 'Untrusted'} TLS connection established to ${conn.relay}: ${session.tls.protocol} with cipher ${session.tls.cipher}`);
+        this.log.withId(queueId).info(`${session.tls.trusted ? 'Trusted' : 'Untrusted'} TLS connection established to ${conn.relay}: ${session.tls.protocol} with cipher ${session.tls.cipher} (${session.tls.bits}/${session.tls.bits} bits)`);
       }
       return session;
     } catch (err) {
