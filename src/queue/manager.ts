@@ -117,10 +117,36 @@ interface ActiveMessage {
   truncateTo?: number;
 }
 
+/** FIFO of jobs with O(1) take (a destination may have thousands waiting). */
+class JobQueue {
+  private items: Job[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(j: Job): void {
+    this.items.push(j);
+  }
+  shift(): Job | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const j = this.items[this.head];
+    this.items[this.head++] = undefined as unknown as Job;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return j;
+  }
+  unshift(j: Job): void {
+    if (this.head > 0) this.items[--this.head] = j;
+    else this.items.unshift(j);
+  }
+}
+
 interface Destination {
   key: string;
   hop?: NextHop;
-  jobs: Job[];
+  jobs: JobQueue;
   active: number;
   /** A dead site (Postfix: "delivery temporarily suspended"): defer its jobs until then. */
   suspended?: { until: number; result: RecipientResult };
@@ -154,7 +180,7 @@ export class QueueManager implements OutboundQueue {
   private settings: QueueSettings;
   private readonly clock: Clock;
   private readonly transport: Pick<SmtpTransport, 'deliver' | 'close'>;
-  private readonly isLocal: (address: string) => boolean;
+  private isLocal: (address: string) => boolean;
   private readonly localDelivery?: LocalDeliveryAgent;
   private readonly useControl: boolean;
 
@@ -235,6 +261,7 @@ export class QueueManager implements OutboundQueue {
   /** Read the settings again (SIGHUP): backoff times, limits, relayhost, SMTP client options. */
   reload(config: Config): void {
     this.settings = readSettings(config);
+    if (!this.deps.isLocal) this.isLocal = localDomainMatcher(config);
     const t = this.transport as Partial<SmtpTransport>;
     if (typeof t.updateSettings === 'function') t.updateSettings(transportSettings(config.view()));
   }
@@ -355,7 +382,12 @@ export class QueueManager implements OutboundQueue {
   }
 
   private enqueueActive(id: string): void {
-    if (this.loaded.has(id) || this.loading.has(id)) return;
+    if (this.loaded.has(id) || this.loading.has(id)) {
+      // back in active/ (a flush) while its last pass is still finishing: look again later
+      this.backlog = true;
+      this.backlogGen++;
+      return;
+    }
     if (this.loaded.size + this.loading.size < this.settings.activeLimit) void this.load(id);
     else {
       this.backlog = true;
@@ -429,7 +461,7 @@ export class QueueManager implements OutboundQueue {
     if (!d) {
       const hop: NextHop | undefined =
         key === 'local' ? undefined : (this.settings.relayhost ?? { name: key, host: key, port: this.settings.destPort, mx: true, relay: false });
-      d = { key, hop, jobs: [], active: 0 };
+      d = { key, hop, jobs: new JobQueue(), active: 0 };
       this.destinations.set(key, d);
     }
     return d;
@@ -440,7 +472,11 @@ export class QueueManager implements OutboundQueue {
     const pending = st.rcpt.map((r, i) => (r.status === 'pending' ? i : -1)).filter((i) => i >= 0);
     qlog.withId(msg.id).info(`from=<${st.header.sender}>, size=${st.size}, nrcpt=${st.rcpt.length} (queue active)`);
     if (pending.length === 0) {
-      void this.finishPass(msg);
+      // everything was decided before a restart: only notices and the removal are left
+      this.finishPass(msg).catch((err: Error) => {
+        qlog.withId(msg.id).error(`cannot finish delivery pass: ${err.stack ?? err}`);
+        this.unload(msg);
+      });
       return;
     }
     const groups = new Map<string, number[]>();
