@@ -229,8 +229,12 @@ export class QueueManager implements OutboundQueue {
       try {
         this.control = await listenControl(this.store.dir, (cmd) => this.onControl(cmd));
       } catch (err) {
-        this.running = false;
-        throw err;
+        if (/another queue manager/.test((err as Error).message)) {
+          this.running = false;
+          throw err;
+        }
+        // e.g. a socket path longer than sun_path allows: deliveries go on, `queue flush` cannot reach us
+        qlog.warn(`cannot listen on the queue control socket: ${(err as Error).message}; \`facteur queue flush\` will not reach this server`);
       }
     }
     this.backlog = true;
