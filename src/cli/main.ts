@@ -3,6 +3,7 @@
 // non-zero exit status.
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.js';
+import { queueCommand } from './commands/queue.js';
 import { serveCommand } from './commands/serve.js';
 
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(serveCommand());
   program.addCommand(configCommand());
+  program.addCommand(queueCommand());
   return program;
 }
 
