@@ -13,7 +13,7 @@ import { MailStore } from '../store/mailstore.js';
 import type { FolderRegistry } from '../store/registry.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from '../store/maildir/names.js';
 import { astring, quote } from './protocol/encode.js';
-import { CommandParser, ConnectionEnd, ParseError } from './protocol/parser.js';
+import { CommandParser, ConnectionEnd, ParseError, StateError } from './protocol/parser.js';
 import { WireReader } from './protocol/reader.js';
 import { SelectedMailbox } from './selected.js';
 import { decodeMailboxName } from './utf7.js';
@@ -239,7 +239,20 @@ export class Session {
     let tag: string | undefined;
     let name = '';
     try {
-      if (!(await p.begin())) throw new ConnectionEnd();
+      let more: boolean;
+      try {
+        more = await p.begin();
+      } catch (e) {
+        if (e instanceof ParseError && p.tooLong) {
+          const t = p.tag();
+          await p.skipRest();
+          await this.sendNow(t ? `${t} BAD Error in IMAP command: ${e.message}\r\n` : `* BAD ${e.message}\r\n`);
+          await this.countBad();
+          return;
+        }
+        throw e;
+      }
+      if (!more) throw new ConnectionEnd();
       this.resetTimer();
       if (p.atEnd()) return; // empty line: ignore
       tag = p.tag();
@@ -270,6 +283,8 @@ export class Session {
           await this.untagged(`* BAD ${e.message}`);
         } else if (e.status === 'NO') {
           await this.finish(tag, name, false, { status: 'NO', code: e.code, text: e.message });
+        } else if (e instanceof StateError) {
+          await this.sendNow(`${tag} BAD ${e.message}\r\n`);
         } else {
           await this.sendNow(`${tag} BAD Error in IMAP command ${label || ''}: ${e.message}\r\n`);
         }
@@ -313,7 +328,7 @@ export class Session {
     };
     const needSelected = (): SelectedMailbox => {
       needAuth();
-      if (this.state !== 'selected' || !this.selected) throw new ParseError('No mailbox selected.');
+      if (this.state !== 'selected' || !this.selected) throw new StateError('No mailbox selected.');
       return this.selected;
     };
     switch (name) {

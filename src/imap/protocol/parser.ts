@@ -19,6 +19,9 @@ export class ParseError extends Error {
   }
 }
 
+/** A command not allowed in the current state: "tag BAD text" without the syntax-error prefix. */
+export class StateError extends ParseError {}
+
 /** The connection can not continue (end of input, or a literal we cannot skip). */
 export class ConnectionEnd extends Error {
   constructor(readonly bye?: string) {
@@ -64,6 +67,8 @@ export class CommandParser {
   pos = 0;
   /** Total bytes of line text in this command (for the line bound across literals). */
   private textBytes = 0;
+  /** The current line was over-long and has been discarded (only its head is kept). */
+  tooLong = false;
 
   constructor(
     readonly reader: WireReader,
@@ -75,6 +80,7 @@ export class CommandParser {
   /** Read the first line of the next command; false at end of input. Over-long lines raise ParseError after being discarded. */
   async begin(): Promise<boolean> {
     this.textBytes = 0;
+    this.tooLong = false;
     return this.nextLine();
   }
 
@@ -87,8 +93,10 @@ export class CommandParser {
       return false;
     }
     if ('tooLong' in r) {
-      this.line = Buffer.alloc(0);
+      // keep the beginning so that the tag of the refused command is known
+      this.line = r.head;
       this.pos = 0;
+      this.tooLong = true;
       throw new ParseError('Too long argument.');
     }
     this.textBytes += r.line.length;
@@ -405,6 +413,12 @@ export class CommandParser {
    * sent by the client because we do not send "+".
    */
   async skipRest(): Promise<void> {
+    if (this.tooLong) {
+      this.tooLong = false;
+      this.line = Buffer.alloc(0);
+      this.pos = 0;
+      return;
+    }
     for (;;) {
       const pending = this.pendingLiteral;
       this.pendingLiteral = undefined;

@@ -4,7 +4,8 @@
 // `highWater` bytes it has sent ahead.
 import type { Duplex } from 'node:stream';
 
-export type LineResult = { line: Buffer } | { tooLong: true } | null;
+/** `head`: the first bytes of an over-long line (its tag, for the BAD reply). */
+export type LineResult = { line: Buffer } | { tooLong: true; head: Buffer } | null;
 
 export class WireReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -106,8 +107,9 @@ export class WireReader {
       const nl = this.buf.indexOf(10, scanned);
       if (nl >= 0) {
         if (nl > max + 1) {
+          const head = Buffer.from(this.buf.subarray(0, 64));
           this.consume(nl + 1);
-          return { tooLong: true };
+          return { tooLong: true, head };
         }
         const raw = this.consume(nl + 1);
         const end = nl > 0 && raw[nl - 1] === 13 ? nl - 1 : nl;
@@ -115,12 +117,13 @@ export class WireReader {
       }
       if (this.buf.length > max + 1) {
         // discard what we have and the rest of the line
+        const head = Buffer.from(this.buf.subarray(0, 64));
         this.consume(this.buf.length);
         for (;;) {
           const i = this.buf.indexOf(10);
           if (i >= 0) {
             this.consume(i + 1);
-            return { tooLong: true };
+            return { tooLong: true, head };
           }
           this.consume(this.buf.length);
           if (this.ended) return null;
