@@ -8,7 +8,6 @@ import type { TLSSocket } from 'node:tls';
 import type { AuthRequest, AuthService, UserDatabase, UserEntry } from '../auth/types.js';
 import type { Logger } from '../log.js';
 import { StoreError } from '../store/folder.js';
-import { resolveMailLocation } from '../store/location.js';
 import { MailStore } from '../store/mailstore.js';
 import type { FolderRegistry } from '../store/registry.js';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from '../store/maildir/names.js';
@@ -590,9 +589,8 @@ export class Session {
     if (this.onLogin && !this.onLogin(entry.user)) {
       return { status: 'NO', code: 'LIMIT', text: 'Maximum number of connections from user+IP exceeded (mail_max_userip_connections)' };
     }
-    const location = resolveMailLocation(entry.extra['userdb_mail'] ?? entry.extra['mail'] ?? s.mailLocation, entry.user, entry.home);
-    const store = new MailStore({
-      location,
+    const store = MailStore.forUser(entry, {
+      mailLocation: s.mailLocation,
       fsync: s.fsync,
       specialUse: s.specialUse,
       autocreate: s.autocreate,

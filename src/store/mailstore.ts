@@ -6,7 +6,7 @@
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Folder, StoreError, type FolderOptions } from './folder.js';
-import type { MailLocation } from './location.js';
+import { resolveMailLocation, type MailLocation } from './location.js';
 import { readSubscriptions, writeSubscriptions } from './maildir/subscriptions.js';
 import { Mutex } from './mutex.js';
 import { folderRegistry, type FolderRegistry } from './registry.js';
@@ -56,7 +56,23 @@ async function makeMaildir(dir: string, marker: boolean): Promise<void> {
   if (marker) await fsp.writeFile(join(dir, 'maildirfolder'), '', { mode: 0o600, flag: 'a' });
 }
 
+/** What MailStore.forUser needs to know about a user (a subset of auth's UserEntry). */
+export interface MailUser {
+  user: string;
+  home: string;
+  /** userdb extra fields: `userdb_mail` / `mail` override mail_location (Dovecot). */
+  extra?: Record<string, string>;
+}
+
 export class MailStore {
+  /** The store of a user: mail_location (or the user's own `mail` field) resolved against the home. */
+  static forUser(u: MailUser, opts: Omit<MailStoreOptions, 'location'> & { mailLocation: string }): MailStore {
+    const spec = u.extra?.['userdb_mail'] ?? u.extra?.['mail'] ?? opts.mailLocation;
+    const { mailLocation: _ignored, ...rest } = opts;
+    void _ignored;
+    return new MailStore({ ...rest, location: resolveMailLocation(spec, u.user, u.home) });
+  }
+
   readonly location: MailLocation;
   private readonly registry: FolderRegistry;
   private readonly folderOpts: FolderOptions;
