@@ -8,6 +8,9 @@
 // replace each PLACEHOLDER body by the call shown in its comment and delete the
 // `placeholder` namespace at the end of this file. Nothing else has to change.
 
+import { isAscii } from 'node:buffer';
+import { lfToCrlf } from '../store/crlf.js'; // PLACEHOLDER (used by the placeholder only)
+
 /** Which part of a message a BODY[section] / BINARY[section] names (RFC 3501 §6.4.5). */
 export interface SectionSpec {
   /** Part numbers, [] for the whole message. */
@@ -93,6 +96,21 @@ export function sentDateOf(m: MessageView): { ms: number; day: [number, number, 
   return placeholder.sentDate(m); // PLACEHOLDER
 }
 
+/**
+ * Can a SEARCH BODY/TEXT be answered "no" for this stored file without parsing it?
+ * Only when that is certain: the needle is ASCII without white space; the file is 7-bit
+ * ASCII with no encoded word ("=?") and no base64 or quoted-printable part, so its decoded
+ * text is its raw text (header unfolding cannot create a needle without white space);
+ * and the raw text does not contain the needle, ASCII case-insensitively. Anything else
+ * returns false and goes through the MIME engine. (Not a placeholder: keep after the merge.)
+ */
+export function cannotMatchText(file: Buffer, needle: string): boolean {
+  if (!/^[\x21-\x7e]+$/.test(needle) || !isAscii(file)) return false;
+  const text = file.toString('latin1').toLowerCase();
+  if (text.includes(needle.toLowerCase())) return false;
+  return !text.includes('=?') && !text.includes('base64') && !text.includes('quoted-printable');
+}
+
 // ------------------------------------------------------------------------------------
 // PLACEHOLDER implementation: delete this whole namespace after the merge.
 // ------------------------------------------------------------------------------------
@@ -102,15 +120,6 @@ namespace placeholder {
     headerEnd: number;
     bodyStart: number;
     headers: [string, string][];
-  }
-
-  function toCrlf(b: Buffer): Buffer {
-    const out: number[] = [];
-    for (let i = 0; i < b.length; i++) {
-      if (b[i] === 10 && (i === 0 || b[i - 1] !== 13)) out.push(13);
-      out.push(b[i]);
-    }
-    return Buffer.from(out);
   }
 
   function split(raw: Buffer): Simple {
@@ -141,7 +150,7 @@ namespace placeholder {
   }
 
   export function open(file: Buffer): MessageView {
-    const raw = toCrlf(file);
+    const raw = lfToCrlf(file);
     return { raw, structure: split(raw) };
   }
 

@@ -70,7 +70,15 @@ export class SelectedMailbox implements FolderListener {
   }
 
   isRecent(uid: number): boolean {
-    for (const [a, b] of this.recent) if (uid >= a && uid <= b) return true;
+    let lo = 0;
+    let hi = this.recent.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.recent[mid];
+      if (uid < r[0]) hi = mid - 1;
+      else if (uid > r[1]) lo = mid + 1;
+      else return true;
+    }
     return false;
   }
 
@@ -188,11 +196,14 @@ export class SelectedMailbox implements FolderListener {
 
   /** "(\Seen \Recent ProjectX)" in Dovecot's order. */
   flagsText(rec: MessageRecord): string {
-    const parts: string[] = [];
-    for (const [name, bit] of SYSTEM_FLAGS) if (rec.flags & bit) parts.push(name);
-    if (this.isRecent(rec.uid)) parts.push('\\Recent');
-    for (const k of this.folder.keywordNames(rec.flags)) parts.push(k);
-    return '(' + parts.join(' ') + ')';
+    let out = '';
+    const f = rec.flags;
+    for (let i = 0; i < SYSTEM_FLAGS.length; i++) {
+      if (f & SYSTEM_FLAGS[i][1]) out += (out ? ' ' : '') + SYSTEM_FLAGS[i][0];
+    }
+    if (this.recent.length && this.isRecent(rec.uid)) out += (out ? ' ' : '') + '\\Recent';
+    if (f >>> 5) for (const k of this.folder.keywordNames(f)) out += (out ? ' ' : '') + k;
+    return '(' + out + ')';
   }
 
   /** FLAGS response list: system flags then the folder's keywords. */

@@ -63,6 +63,9 @@ export class CacheFile {
   private writing: Promise<void> = Promise.resolve();
   /** Bytes belonging to entries of messages that no longer exist. */
   garbage = 0;
+  /** The whole file, kept for a few seconds while a big FETCH walks through it. */
+  private snapshot: Buffer | undefined;
+  private snapshotTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private dir: string,
@@ -120,21 +123,38 @@ export class CacheFile {
     this.garbage = 0;
   }
 
-  /** Append an entry; the record's cacheOffset is set when it is written. */
+  private pending: { rec: MessageRecord; entry: Buffer }[] = [];
+
+  /** Append an entry (written in batches); the record's cacheOffset is set once it is on disk. */
   add(rec: MessageRecord, parts: CachedParts): void {
     if (!this.loaded) return;
-    const entry = encodeEntry(rec.uid, parts);
-    this.writing = this.writing.then(async () => {
-      const offset = this.size;
-      try {
-        await fsp.appendFile(this.path, entry);
-        this.size += entry.length;
-        if (rec.cacheOffset >= 0) this.garbage += entry.length;
-        rec.cacheOffset = offset;
-      } catch {
-        // a cache that cannot be written is only slower
-      }
-    });
+    this.pending.push({ rec, entry: encodeEntry(rec.uid, parts) });
+    this.dropSnapshot();
+    if (this.pending.length > 1) return;
+    this.writing = this.writing.then(
+      () =>
+        new Promise<void>((resolve) => {
+          // let the current FETCH batch add its entries, then write them with one call
+          setImmediate(() => {
+            const batch = this.pending;
+            this.pending = [];
+            const data = Buffer.concat(batch.map((b) => b.entry));
+            fsp.appendFile(this.path, data).then(
+              () => {
+                let offset = this.size;
+                for (const b of batch) {
+                  if (b.rec.cacheOffset >= 0) this.garbage += b.entry.length;
+                  b.rec.cacheOffset = offset;
+                  offset += b.entry.length;
+                }
+                this.size = offset;
+                resolve();
+              },
+              () => resolve(), // a cache that cannot be written is only slower
+            );
+          });
+        }),
+    );
   }
 
   async flush(): Promise<void> {
@@ -148,7 +168,7 @@ export class CacheFile {
     const want = recs.filter((r) => r.cacheOffset >= 0);
     if (want.length === 0) return out;
     if (want.length >= BULK) {
-      const buf = await fsp.readFile(this.path).catch(() => undefined);
+      const buf = await this.wholeFile();
       if (!buf) return out;
       for (const r of want) {
         const p = decodeEntry(buf, r.cacheOffset);
@@ -176,6 +196,23 @@ export class CacheFile {
     return out;
   }
 
+  private async wholeFile(): Promise<Buffer | undefined> {
+    if (!this.snapshot) {
+      this.snapshot = await fsp.readFile(this.path).catch(() => undefined);
+      if (!this.snapshot) return undefined;
+    }
+    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = setTimeout(() => this.dropSnapshot(), 5000);
+    this.snapshotTimer.unref?.();
+    return this.snapshot;
+  }
+
+  private dropSnapshot(): void {
+    this.snapshot = undefined;
+    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = undefined;
+  }
+
   /** Rewrite the file with only the entries of `live` records, when much of it is garbage. */
   async compactIfNeeded(live: readonly MessageRecord[]): Promise<void> {
     await this.writing;
@@ -192,6 +229,7 @@ export class CacheFile {
       moves.push([r, o]);
       o += 8 + len;
     }
+    this.dropSnapshot();
     const tmp = this.path + `.${process.pid}.tmp`;
     await fsp.writeFile(tmp, Buffer.concat(chunks), { mode: 0o600 });
     await fsp.rename(tmp, this.path);

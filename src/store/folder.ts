@@ -10,7 +10,8 @@
 // CHANGEDSINCE then refetches everything, and HIGHESTMODSEQ never goes back for a given
 // UIDVALIDITY unless more than one change per millisecond was made on average since the
 // folder was created (documented limit).
-import { watch, promises as fsp, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, promises as fsp, type FSWatcher } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { mailboxEvents } from './events.js';
 import { AppendWriter, fsyncDir } from './append-writer.js';
@@ -23,6 +24,8 @@ import {
   lockUidlist,
   newGuid,
   readUidlist,
+  readUidlistHeader,
+  statUidlist,
   writeUidlist,
   type Uidlist,
   type UidlistEntry,
@@ -92,13 +95,29 @@ export class Folder {
   keywords: KeywordTable = [];
   /** Live messages, sorted by UID. */
   messages: MessageRecord[] = [];
-  private byBase = new Map<string, MessageRecord>();
+  /** base name → record; built only when a scan or a new file needs it. */
+  private baseMap: Map<string, MessageRecord> | undefined;
+  /** dovecot-uidlist lines whose file we do not have (expunged lines Dovecot keeps, or files not seen yet); undefined until read. */
+  private orphans: Map<string, number> | undefined;
+  /** dovecot-uidlist does not exist: the next write must create it whole. */
+  private uidlistMissing = false;
   private guid = '';
   private uidlistLines = 0;
   private uidlistStat = { mtimeMs: -1, size: -1 };
+
+  private get byBase(): Map<string, MessageRecord> {
+    if (!this.baseMap) {
+      this.baseMap = new Map();
+      for (const r of this.messages) this.baseMap.set(baseOf(r.name), r);
+    }
+    return this.baseMap;
+  }
   private newMtime = -1;
   private curMtime = -1;
   private mustScan = true;
+  /** new/ or cur/ changed within the mtime resolution at the last scan: read it again next time. */
+  private mustScanNew = false;
+  private mustScanCur = false;
   private readonly mutex = new Mutex();
   private readonly listeners = new Set<FolderListener>();
   cache: CacheFile;
@@ -260,7 +279,7 @@ export class Folder {
     if (this.pollTimer) return;
     this.pollTimer = setInterval(async () => {
       const [n, c] = await Promise.all([dirMtime(join(this.dir, 'new')), dirMtime(join(this.dir, 'cur'))]);
-      if (n !== this.newMtime || c !== this.curMtime || this.mustScan) schedule(0);
+      if (n !== this.newMtime || c !== this.curMtime || this.mustScan || this.mustScanNew || this.mustScanCur) schedule(0);
     }, this.opts.pollMs ?? 1000);
     this.pollTimer.unref?.();
   }
@@ -283,14 +302,29 @@ export class Folder {
   }
 
   private async load(): Promise<void> {
-    const [{ list, mtimeMs, size }, kw, snap] = await Promise.all([readUidlist(this.dir), readKeywords(this.dir), readIndex(this.dir)]);
+    const [st, kw, snap] = await Promise.all([statUidlist(this.dir), readKeywords(this.dir), readIndex(this.dir)]);
     this.keywords = kw.table;
-    if (list) {
-      this.uidvalidity = list.uidvalidity;
-      this.nextUid = list.nextUid;
-      this.guid = list.guid;
-      this.uidlistLines = list.entries.length;
-      this.uidlistStat = { mtimeMs, size };
+    let header: Uidlist | undefined;
+    if (snap && st && st.mtimeMs === snap.uidlistMtime && st.size === snap.uidlistSize) {
+      // dovecot-uidlist unchanged since the snapshot: its header is enough (no 50,000-line parse)
+      header = await readUidlistHeader(this.dir);
+      if (header && header.uidvalidity === snap.uidvalidity) {
+        this.uidlistStat = st;
+        this.uidlistLines = snap.uidlistLines;
+      } else header = undefined;
+    }
+    if (!header) {
+      const { list, mtimeMs, size } = await readUidlist(this.dir);
+      if (list) {
+        header = list;
+        this.uidlistLines = list.entries.length;
+        this.uidlistStat = { mtimeMs, size };
+      }
+    }
+    if (header) {
+      this.uidvalidity = header.uidvalidity;
+      this.nextUid = header.nextUid;
+      this.guid = header.guid;
     } else {
       // a folder nobody has used yet: UIDVALIDITY is given now (Dovecot does the same)
       const lock = await lockUidlist(this.dir);
@@ -306,6 +340,7 @@ export class Folder {
           this.nextUid = 1;
           this.guid = newGuid();
           await writeUidlist(this.dir, this.uidlistFor([]), this.opts.fsync);
+          this.uidlistLines = 0;
         }
       } finally {
         await lock.release();
@@ -314,7 +349,6 @@ export class Folder {
     }
     if (snap && snap.uidvalidity === this.uidvalidity) {
       this.messages = snap.records;
-      for (const r of this.messages) this.byBase.set(baseOf(r.name), r);
       this.highestModseq = snap.highestModseq;
       this.firstRecentUid = snap.firstRecentUid;
       this.newMtime = snap.newMtime;
@@ -365,21 +399,25 @@ export class Folder {
     const startedAt = Date.now();
     const [newM, curM] = await Promise.all([dirMtime(join(this.dir, 'new')), dirMtime(join(this.dir, 'cur'))]);
     if (newM < 0 && curM < 0) throw new StoreError('Mailbox does not exist any more', 'NONEXISTENT');
-    const changed = this.mustScan || newM !== this.newMtime || curM !== this.curMtime;
-    if (changed) {
-      this.mustScan = startedAt - newM < MTIME_TRUST_MS || startedAt - curM < MTIME_TRUST_MS;
-      await this.scan();
-      this.newMtime = newM;
-      this.curMtime = curM;
+    // each directory is read only when it changed (a delivery touches new/ only)
+    const readNew = this.mustScan || this.mustScanNew || newM !== this.newMtime;
+    const readCur = this.mustScan || this.mustScanCur || curM !== this.curMtime;
+    if (readNew || readCur) {
+      this.mustScan = false;
+      if (readNew) this.mustScanNew = startedAt - newM < MTIME_TRUST_MS;
+      if (readCur) this.mustScanCur = startedAt - curM < MTIME_TRUST_MS;
+      await this.scan(readNew, readCur);
+      if (readNew) this.newMtime = newM;
+      if (readCur) this.curMtime = curM;
       this.markDirty();
     }
     if (moveNew) await this.moveNewToCur();
   }
 
-  private async readDirs(): Promise<Map<string, { name: string; inNew: boolean }>> {
+  private async readDirs(readNew = true, readCur = true): Promise<Map<string, { name: string; inNew: boolean }>> {
     const [cur, nw] = await Promise.all([
-      fsp.readdir(join(this.dir, 'cur')).catch(() => [] as string[]),
-      fsp.readdir(join(this.dir, 'new')).catch(() => [] as string[]),
+      readCur ? fsp.readdir(join(this.dir, 'cur')).catch(() => [] as string[]) : [],
+      readNew ? fsp.readdir(join(this.dir, 'new')).catch(() => [] as string[]) : [],
     ]);
     const seen = new Map<string, { name: string; inNew: boolean }>();
     for (const name of nw) if (name[0] !== '.') seen.set(baseOf(name), { name, inNew: true });
@@ -388,11 +426,13 @@ export class Folder {
     return seen;
   }
 
-  private async scan(): Promise<void> {
-    let seen = await this.readDirs();
-    let missing = this.messages.filter((r) => !seen.has(baseOf(r.name)));
+  /** Compare the directories with the records; only records of the directories read are considered. */
+  private async scan(readNew: boolean, readCur: boolean): Promise<void> {
+    const seen = await this.readDirs(readNew, readCur);
+    const considered = (r: MessageRecord) => (r.inNew ? readNew : readCur);
+    let missing = this.messages.filter((r) => considered(r) && !seen.has(baseOf(r.name)));
     if (missing.length > 0) {
-      // a rename by another program during readdir can hide a file: look once more
+      // moved to the other directory, or hidden by a rename during readdir: look at both once more
       const again = await this.readDirs();
       for (const [b, v] of again) if (!seen.has(b)) seen.set(b, v);
       missing = missing.filter((r) => !seen.has(baseOf(r.name)));
@@ -420,16 +460,32 @@ export class Folder {
     if (missing.length > 0) this.removeRecords(missing);
     // new files
     const fresh: { base: string; name: string; inNew: boolean }[] = [];
-    for (const [base, s] of seen) if (!this.byBase.has(base)) fresh.push({ base, name: s.name, inNew: s.inNew });
+    const byBase = this.byBase;
+    for (const [base, s] of seen) if (!byBase.has(base)) fresh.push({ base, name: s.name, inNew: s.inNew });
     if (fresh.length > 0) await this.addFresh(fresh);
     if (flagged.length > 0) for (const l of this.listeners) l.onFlags(flagged, undefined);
+  }
+
+  /**
+   * Run one of our own changes to cur/ (flag renames, expunges). If cur/ was unchanged
+   * by others before it, its new mtime is ours: record it, so that the next sync does not
+   * rescan 50,000 names only to find our own renames. (new/ is never trusted this way:
+   * deliveries land there at any time.)
+   */
+  private async ownCurChange<T>(fn: () => Promise<T>): Promise<T> {
+    const cur = join(this.dir, 'cur');
+    const before = await dirMtime(cur);
+    const trusted = before === this.curMtime && !this.mustScan && !this.mustScanCur;
+    const result = await fn();
+    if (trusted) this.curMtime = await dirMtime(cur);
+    return result;
   }
 
   private removeRecords(recs: MessageRecord[]): void {
     const gone = new Set(recs);
     this.messages = this.messages.filter((r) => !gone.has(r));
     for (const r of recs) {
-      this.byBase.delete(baseOf(r.name));
+      this.baseMap?.delete(baseOf(r.name));
       r.expunged = true;
     }
     this.nextModseq();
@@ -443,22 +499,14 @@ export class Folder {
     const lock = await lockUidlist(this.dir);
     let records: MessageRecord[] = [];
     try {
-      const { list, mtimeMs, size } = await readUidlist(this.dir);
-      const known = new Map<string, number>();
-      if (list && list.uidvalidity === this.uidvalidity) {
-        for (const e of list.entries) known.set(e.base, e.uid);
-        this.nextUid = Math.max(this.nextUid, list.nextUid);
-        this.uidlistLines = list.entries.length;
-      } else if (list) {
-        // UIDVALIDITY changed under us: the UIDs we had mean nothing any more
-        await this.resetTo(list);
-        for (const e of list.entries) known.set(e.base, e.uid);
-      }
+      await this.syncUidlistLocked();
+      const orphans = this.orphans!;
       const appended: UidlistEntry[] = [];
       const modseq = this.nextModseq();
       for (const f of fresh) {
-        let uid = known.get(f.base);
-        if (uid === undefined || this.byUid(uid)) {
+        let uid = orphans.get(f.base);
+        if (uid !== undefined) orphans.delete(f.base);
+        if (uid === undefined || this.byUid(uid) || records.some((r) => r.uid === uid)) {
           uid = this.nextUid++;
           appended.push({ uid, base: f.base, fields: '' });
         }
@@ -466,38 +514,75 @@ export class Folder {
         records.push({ uid, name: f.name, inNew: f.inNew, flags: p.flags, extra: p.extra, size: p.size ?? -1, vsize: p.vsize ?? -1, mtime: 0, modseq, cacheOffset: -1 });
       }
       for (const r of records) if (r.uid >= this.nextUid) this.nextUid = r.uid + 1;
-      if (!list) {
-        await writeUidlist(this.dir, this.uidlistFor([...this.messages.map((r) => ({ uid: r.uid, base: baseOf(r.name), fields: '' })), ...appended]), this.opts.fsync);
-      } else if (this.uidlistLines + appended.length > 2 * (this.messages.length + records.length) + 100) {
-        // many lines of messages long gone: rewrite (Dovecot does this lazily too)
-        const all = [...this.messages, ...records].sort((a, b) => a.uid - b.uid);
-        await writeUidlist(this.dir, this.uidlistFor(all.map((r) => ({ uid: r.uid, base: baseOf(r.name), fields: '' }))), this.opts.fsync);
-        this.uidlistLines = all.length;
-      } else if (appended.length > 0) {
-        await appendUidlist(this.dir, appended, this.opts.fsync);
-        this.uidlistLines += appended.length;
-      }
-      this.uidlistStat = { mtimeMs, size };
+      await this.writeUidlistLocked(appended, records);
     } finally {
       await lock.release();
     }
     // INTERNALDATE is the file's mtime; sizes from the name when present
-    await inBatches(records, async (r) => {
+    // (synchronous stats in slices: 5x faster than fs.promises.stat for 50,000 files, and the event loop still turns)
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
       try {
-        const st = await fsp.stat(this.pathOf(r));
+        const st = statSync(this.pathOf(r));
         r.mtime = st.mtimeMs;
         if (r.size < 0) r.size = st.size;
       } catch {
         r.mtime = Date.now();
       }
-    });
+      if ((i & 511) === 511) await new Promise((res) => setImmediate(res));
+    }
     records = records.sort((a, b) => a.uid - b.uid);
     this.insertRecords(records);
   }
 
+  /** Under the uidlist lock: our view of dovecot-uidlist up to date (a stat when nothing changed). */
+  private async syncUidlistLocked(): Promise<void> {
+    const st = await statUidlist(this.dir);
+    if (!st) {
+      this.uidlistMissing = true;
+      this.orphans = new Map();
+      return;
+    }
+    this.uidlistMissing = false;
+    if (this.orphans && st.mtimeMs === this.uidlistStat.mtimeMs && st.size === this.uidlistStat.size) return;
+    const { list, mtimeMs, size } = await readUidlist(this.dir);
+    if (!list) {
+      this.uidlistMissing = true;
+      this.orphans = new Map();
+      return;
+    }
+    if (list.uidvalidity !== this.uidvalidity) await this.resetTo(list);
+    this.nextUid = Math.max(this.nextUid, list.nextUid);
+    if (!this.guid) this.guid = list.guid;
+    this.uidlistLines = list.entries.length;
+    this.uidlistStat = { mtimeMs, size };
+    const orphans = new Map<string, number>();
+    const byBase = this.byBase;
+    for (const e of list.entries) if (!byBase.has(e.base)) orphans.set(e.base, e.uid);
+    this.orphans = orphans;
+  }
+
+  /** Under the uidlist lock: record new UIDs (append, or rewrite when missing or mostly stale lines). */
+  private async writeUidlistLocked(appended: UidlistEntry[], added: MessageRecord[]): Promise<void> {
+    const lineOf = (r: MessageRecord): UidlistEntry => ({ uid: r.uid, base: baseOf(r.name), fields: '' });
+    if (this.uidlistMissing || this.uidlistLines + appended.length > 2 * (this.messages.length + added.length) + 100) {
+      // missing, or many lines of messages long gone: rewrite (Dovecot does this lazily too)
+      const all = [...this.messages, ...added].sort((a, b) => a.uid - b.uid);
+      await writeUidlist(this.dir, this.uidlistFor(all.map(lineOf)), this.opts.fsync);
+      this.uidlistLines = all.length;
+      this.uidlistMissing = false;
+      this.orphans = new Map();
+    } else if (appended.length > 0) {
+      await appendUidlist(this.dir, appended, this.opts.fsync);
+      this.uidlistLines += appended.length;
+    }
+    const st = await statUidlist(this.dir);
+    if (st) this.uidlistStat = st;
+  }
+
   private insertRecords(records: MessageRecord[]): void {
     if (records.length === 0) return;
-    for (const r of records) this.byBase.set(baseOf(r.name), r);
+    if (this.baseMap) for (const r of records) this.baseMap.set(baseOf(r.name), r);
     if (this.messages.length === 0 || records[0].uid > this.maxUid) this.messages.push(...records);
     else this.messages = [...this.messages, ...records].sort((a, b) => a.uid - b.uid);
     this.markDirty();
@@ -522,7 +607,8 @@ export class Folder {
     log.warn(`UIDVALIDITY of ${this.dir} changed from ${this.uidvalidity} to ${list.uidvalidity}`);
     const old = this.messages;
     this.messages = [];
-    this.byBase.clear();
+    this.baseMap = undefined;
+    this.orphans = undefined;
     for (const r of old) r.expunged = true;
     if (old.length) for (const l of this.listeners) l.onExpunge(old);
     this.uidvalidity = list.uidvalidity;
@@ -536,7 +622,7 @@ export class Folder {
   private async moveNewToCur(): Promise<void> {
     const todo = this.messages.filter((r) => r.inNew);
     if (todo.length === 0) return;
-    await inBatches(todo, async (r) => {
+    await this.ownCurChange(() => inBatches(todo, async (r) => {
       const to = nameFor(baseOf(r.name), r.flags, r.extra);
       try {
         await fsp.rename(join(this.dir, 'new', r.name), join(this.dir, 'cur', to));
@@ -546,7 +632,7 @@ export class Folder {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         this.mustScan = true;
       }
-    });
+    }));
     this.markDirty();
   }
 
@@ -635,12 +721,14 @@ export class Folder {
         if (next !== r.flags) plan.push([r, next]);
       }
       const gone: MessageRecord[] = [];
-      await inBatches(plan, async ([r, next]) => {
-        if (await this.renameFlags(r, next)) {
-          r.flags = next;
-          changed.push(r);
-        } else gone.push(r);
-      });
+      await this.ownCurChange(() =>
+        inBatches(plan, async ([r, next]) => {
+          if (await this.renameFlags(r, next)) {
+            r.flags = next;
+            changed.push(r);
+          } else gone.push(r);
+        }),
+      );
       if (changed.length > 0) {
         const modseq = this.nextModseq();
         for (const r of changed) r.modseq = modseq;
@@ -674,15 +762,17 @@ export class Folder {
 
   private async removeFiles(targets: MessageRecord[]): Promise<number[]> {
     if (targets.length === 0) return [];
-    await inBatches(targets, async (r) => {
-      try {
-        await fsp.unlink(this.pathOf(r));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        const s = (await this.readDirs()).get(baseOf(r.name));
-        if (s) await fsp.unlink(join(this.dir, s.inNew ? 'new' : 'cur', s.name)).catch(() => undefined);
-      }
-    });
+    await this.ownCurChange(() =>
+      inBatches(targets, async (r) => {
+        try {
+          await fsp.unlink(this.pathOf(r));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          const s = (await this.readDirs()).get(baseOf(r.name));
+          if (s) await fsp.unlink(join(this.dir, s.inNew ? 'new' : 'cur', s.name)).catch(() => undefined);
+        }
+      }),
+    );
     this.removeRecords(targets);
     return targets.map((r) => r.uid);
   }
@@ -709,14 +799,13 @@ export class Folder {
     const lock: UidlistLock = await lockUidlist(this.dir);
     const records: MessageRecord[] = [];
     try {
-      const { list } = await readUidlist(this.dir);
-      if (list && list.uidvalidity === this.uidvalidity) this.nextUid = Math.max(this.nextUid, list.nextUid);
+      await this.syncUidlistLocked();
       const entries: UidlistEntry[] = [];
       const modseq = this.nextModseq();
       const dirs = new Set<string>();
       for (const f of files) {
         let base = f.base;
-        if (this.byBase.has(base)) base = uniqueBase(f.size, f.vsize);
+        if (this.byBase.has(base) || this.orphans?.has(base)) base = uniqueBase(f.size, f.vsize);
         const inNew = f.flags === 0;
         let name = inNew ? base : nameFor(base, f.flags);
         let target = join(this.dir, inNew ? 'new' : 'cur', name);
@@ -745,9 +834,9 @@ export class Folder {
         records.push({ uid, name, inNew, flags: f.flags, extra: '', size: f.size, vsize: f.vsize, mtime: f.mtime, modseq, cacheOffset: -1 });
       }
       if (this.opts.fsync) for (const d of dirs) await fsyncDir(join(this.dir, d));
-      if (list && list.uidvalidity === this.uidvalidity) await appendUidlist(this.dir, entries, this.opts.fsync);
-      else await writeUidlist(this.dir, this.uidlistFor([...this.messages.map((r) => ({ uid: r.uid, base: baseOf(r.name), fields: '' })), ...entries]), this.opts.fsync);
-      this.uidlistLines += entries.length;
+      await this.writeUidlistLocked(entries, records);
+      // our own renames must not look like someone else's files at the next scan
+      if (this.baseMap) for (const r of records) this.baseMap.set(baseOf(r.name), r);
     } finally {
       await lock.release();
     }
@@ -852,6 +941,32 @@ export class Folder {
     return undefined;
   }
 
+  /**
+   * Many message files at once (SEARCH, FETCH of bodies): synchronous reads in slices
+   * of a few milliseconds (about five times faster than fs.promises for small files,
+   * and the event loop keeps turning between slices). A file renamed meanwhile is
+   * looked up again with readRaw.
+   */
+  async readRawMany(recs: readonly MessageRecord[]): Promise<Map<number, Buffer>> {
+    const out = new Map<number, Buffer>();
+    let sliceStart = performance.now();
+    for (const r of recs) {
+      if (r.expunged) continue;
+      let data: Buffer | undefined;
+      try {
+        data = readFileSync(this.pathOf(r));
+      } catch {
+        data = await this.readRaw(r);
+      }
+      if (data) out.set(r.uid, data);
+      if (performance.now() - sliceStart > 8) {
+        await new Promise((res) => setImmediate(res));
+        sliceStart = performance.now();
+      }
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- cache
 
   async cached(recs: readonly MessageRecord[]): Promise<Map<number, CachedParts>> {
@@ -888,10 +1003,11 @@ export class Folder {
         firstRecentUid: this.firstRecentUid,
         highestModseq: this.highestModseq,
         // after a scan we trust these mtimes only if they were old enough
-        newMtime: this.mustScan ? -1 : this.newMtime,
-        curMtime: this.mustScan ? -1 : this.curMtime,
+        newMtime: this.mustScan || this.mustScanNew ? -1 : this.newMtime,
+        curMtime: this.mustScan || this.mustScanCur ? -1 : this.curMtime,
         uidlistMtime: this.uidlistStat.mtimeMs,
         uidlistSize: this.uidlistStat.size,
+        uidlistLines: this.uidlistLines,
         cacheSize: 0,
         records: this.messages,
       });
@@ -915,7 +1031,7 @@ export class Folder {
     if (this.syncTimer) clearTimeout(this.syncTimer);
     const all = this.messages;
     this.messages = [];
-    this.byBase.clear();
+    this.baseMap = undefined;
     for (const r of all) r.expunged = true;
     if (all.length) for (const l of this.listeners) l.onExpunge(all);
   }

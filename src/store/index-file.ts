@@ -3,7 +3,7 @@
 //
 //   header  "FCTRIDX2"  uidvalidity u32  nextUid u32  firstRecentUid u32  count u32
 //           highestModseq f64  newMtime f64  curMtime f64  uidlistMtime f64  uidlistSize f64
-//           cacheSize f64  (all little-endian; 80 bytes)
+//           cacheSize f64  uidlistLines u32  (all little-endian; 80 bytes)
 //   record  uid u32  flags u32  size i32  vsize i32  mtime f64  modseq f64
 //           inNew u8  extraLen u8  nameLen u16  extra  name                (utf8)
 //
@@ -31,6 +31,8 @@ export interface IndexSnapshot {
   uidlistSize: number;
   /** Size of the cache file this snapshot's cacheOffsets refer to. */
   cacheSize: number;
+  /** Lines in dovecot-uidlist (to know when it is worth rewriting). */
+  uidlistLines: number;
   records: MessageRecord[];
 }
 
@@ -57,7 +59,8 @@ export function encodeIndex(s: IndexSnapshot): Buffer {
   buf.writeDoubleLE(s.uidlistMtime, 48);
   buf.writeDoubleLE(s.uidlistSize, 56);
   buf.writeDoubleLE(s.cacheSize, 64);
-  buf.fill(0, 72, HEADER);
+  buf.writeUInt32LE(s.uidlistLines >>> 0, 72);
+  buf.fill(0, 76, HEADER);
   let o = HEADER;
   s.records.forEach((r, i) => {
     buf.writeUInt32LE(r.uid, o);
@@ -93,6 +96,7 @@ export function decodeIndex(buf: Buffer): IndexSnapshot | undefined {
     uidlistMtime: buf.readDoubleLE(48),
     uidlistSize: buf.readDoubleLE(56),
     cacheSize: buf.readDoubleLE(64),
+    uidlistLines: buf.readUInt32LE(72),
     records: new Array<MessageRecord>(count),
   };
   let o = HEADER;

@@ -16,6 +16,8 @@ interface Entry {
 
 export class FolderRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** Folders being closed (index being written): a new open of the same directory waits for it. */
+  private readonly closing = new Map<string, Promise<void>>();
 
   constructor(
     /** How long an unused folder stays in memory. */
@@ -37,7 +39,8 @@ export class FolderRegistry {
     if (e.folder) return e.folder;
     if (!e.opening) {
       const entry = e;
-      entry.opening = Folder.open(dir, opts).then(
+      const previous = this.closing.get(dir) ?? Promise.resolve();
+      entry.opening = previous.then(() => Folder.open(dir, opts)).then(
         (f) => {
           entry.folder = f;
           entry.opening = undefined;
@@ -66,7 +69,14 @@ export class FolderRegistry {
     const drop = () => {
       if (e.refs > 0 || this.entries.get(folder.dir) !== e) return;
       this.entries.delete(folder.dir);
-      folder.close().catch((err) => log.warn(`closing ${folder.dir} failed`, { error: err }));
+      const dir = folder.dir;
+      const done = folder
+        .close()
+        .catch((err) => log.warn(`closing ${dir} failed`, { error: err }))
+        .finally(() => {
+          if (this.closing.get(dir) === done) this.closing.delete(dir);
+        });
+      this.closing.set(dir, done);
     };
     if (this.keepMs <= 0) drop();
     else {
@@ -110,10 +120,13 @@ export class FolderRegistry {
   async closeAll(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.all(all.map((e) => {
-      if (e.timer) clearTimeout(e.timer);
-      return e.folder?.close().catch(() => undefined);
-    }));
+    await Promise.all(
+      all.map((e) => {
+        if (e.timer) clearTimeout(e.timer);
+        return e.folder?.close().catch(() => undefined);
+      }),
+    );
+    await Promise.all([...this.closing.values()]);
   }
 
   get size(): number {

@@ -168,14 +168,25 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
  * Literals in responses are read by byte count.
  */
 export class RawClient {
-  private buf = Buffer.alloc(0);
+  private bufStore: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private get buf(): Buffer {
+    if (this.chunks.length) {
+      this.bufStore = Buffer.concat([this.bufStore, ...this.chunks]);
+      this.chunks = [];
+    }
+    return this.bufStore;
+  }
+  private set buf(b: Buffer) {
+    this.bufStore = b;
+  }
   private waiters: (() => void)[] = [];
   private n = 0;
   closed = false;
 
   constructor(readonly socket: Socket) {
     socket.on('data', (d) => {
-      this.buf = Buffer.concat([this.buf, d]);
+      this.chunks.push(d);
       this.wake();
     });
     socket.on('close', () => {

@@ -229,6 +229,12 @@ export async function fetchCommand(s: Session, sel: SelectedMailbox, byUid: bool
     }
   }
 
+  if (!needCache && !needRaw && seenChanged.size === 0) {
+    // fast path: everything comes from the shared index (UID FETCH 1:* (FLAGS) on big folders)
+    await fetchFromIndex(s, sel, entries, ordered);
+    return { status: 'OK', text: 'Fetch completed.' };
+  }
+
   let expungeIssued = false;
   let failure: Reply | undefined;
   const BATCH = 500;
@@ -238,10 +244,13 @@ export async function fetchCommand(s: Session, sel: SelectedMailbox, byUid: bool
     if (ordered.some((i) => i.kind === 'RFC822.SIZE')) {
       for (const e of batch) if (e.rec.vsize < 0 && !e.rec.expunged) await folder.ensureSizes(e.rec).catch(() => undefined);
     }
+    // message files this batch needs, read in one go
+    const wantFiles = batch.filter((e) => needRaw || (needCache && !hasAllParts(cached?.get(e.rec.uid))));
+    const files = wantFiles.length ? await folder.readRawMany(wantFiles.map((e) => e.rec)) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     for (const e of batch) {
-      const r = await fetchOne(s, sel, e, ordered, cached?.get(e.rec.uid), needRaw, seenChanged.has(e.rec.uid));
+      const r = await fetchOne(s, sel, e, ordered, cached?.get(e.rec.uid), needRaw, seenChanged.has(e.rec.uid), files?.get(e.rec.uid));
       if ('failure' in r) {
         chunks.push(r.data);
         failure = r.failure;
@@ -265,6 +274,46 @@ export async function fetchCommand(s: Session, sel: SelectedMailbox, byUid: bool
   return { status: 'OK', text: 'Fetch completed.' };
 }
 
+async function fetchFromIndex(s: Session, sel: SelectedMailbox, entries: ViewEntry[], items: FetchItem[]): Promise<void> {
+  const tz = s.settings.timezoneOffset ?? localOffset;
+  let out = '';
+  for (let i = 0; i < entries.length; i++) {
+    const { seq, rec } = entries[i];
+    let line = '* ' + seq + ' FETCH (';
+    for (let k = 0; k < items.length; k++) {
+      if (k > 0) line += ' ';
+      switch (items[k].kind) {
+        case 'UID':
+          line += 'UID ' + rec.uid;
+          break;
+        case 'FLAGS':
+          line += 'FLAGS ' + sel.flagsText(rec);
+          sel.flagsReported(rec.uid);
+          break;
+        case 'INTERNALDATE':
+          line += 'INTERNALDATE "' + formatInternalDate(rec.mtime, tz(rec.mtime)) + '"';
+          break;
+        case 'RFC822.SIZE':
+          line += 'RFC822.SIZE ' + (rec.vsize >= 0 ? rec.vsize : 0);
+          break;
+        case 'MODSEQ':
+          line += 'MODSEQ (' + rec.modseq + ')';
+          break;
+      }
+    }
+    out += line + ')\r\n';
+    if (out.length > 256 * 1024) {
+      await s.sendNow(out);
+      out = '';
+    }
+  }
+  if (out) await s.sendNow(out);
+}
+
+function hasAllParts(p: CachedParts | undefined): boolean {
+  return !!(p && p.envelope && p.bodystructure && p.body);
+}
+
 type OneResult = { data: Buffer; expunged: boolean } | { data: Buffer; failure: Reply };
 
 async function fetchOne(
@@ -275,6 +324,7 @@ async function fetchOne(
   cached: CachedParts | undefined,
   needRaw: boolean,
   seenChanged: boolean,
+  file: Buffer | undefined,
 ): Promise<OneResult> {
   const folder = sel.folder;
   const rec = e.rec;
@@ -282,7 +332,7 @@ async function fetchOne(
   let gone = rec.expunged === true;
   const load = async (): Promise<MessageView | undefined> => {
     if (msg || gone) return msg;
-    const raw = await folder.readRaw(rec);
+    const raw = file ?? (await folder.readRaw(rec));
     if (!raw) {
       gone = true;
       return undefined;
@@ -290,9 +340,10 @@ async function fetchOne(
     msg = openMessage(raw);
     return msg;
   };
-  if (needRaw || (items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY') && !(cached?.envelope && cached.bodystructure && cached.body))) {
+  const wantsParts = items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY');
+  if (wantsParts && !hasAllParts(cached)) {
     const m = await load();
-    if (m && !(cached?.envelope && cached.bodystructure && cached.body)) cached = computeParts(folder, rec, m);
+    if (m) cached = computeParts(folder, rec, m);
   }
   const parts: Buffer[] = [];
   const text = (t: string) => parts.push(Buffer.from(t, 'latin1'));

@@ -5,7 +5,7 @@
 import iconv from 'iconv-lite';
 import { FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN } from '../../store/maildir/names.js';
 import type { MessageRecord } from '../../store/types.js';
-import { bodyMatches, headerMatches, openMessage, textMatches, type MessageView } from '../fetch-message.js';
+import { bodyMatches, cannotMatchText, headerMatches, openMessage, textMatches, type MessageView } from '../fetch-message.js';
 import { ParseError, type CommandParser } from '../protocol/parser.js';
 import { quote } from '../protocol/encode.js';
 import { formatNumbers, inRanges, resolveSet, type SequenceSet } from '../sequence.js';
@@ -222,6 +222,8 @@ interface Ctx {
   /** Date: header day (UTC midnight of its own calendar day), NaN when none; undefined when not loaded. */
   sentDay?: number;
   msg?: MessageView | null;
+  /** The stored file, for the quick BODY/TEXT rejection before parsing. */
+  file?: Buffer;
 }
 
 /** Three-valued evaluation: undefined when a key needs data not loaded yet. */
@@ -262,6 +264,7 @@ function evaluate(key: SearchKey, c: Ctx): boolean | undefined {
     case 'header':
     case 'body':
     case 'text': {
+      if (key.k !== 'header' && c.file && cannotMatchText(c.file, key.value)) return false;
       if (c.msg === undefined) return undefined;
       if (c.msg === null) return false;
       if (key.k === 'header') return headerMatches(c.msg, key.field, key.value);
@@ -363,23 +366,32 @@ export async function searchCommand(s: Session, sel: SelectedMailbox, byUid: boo
   for (let b = 0; b < entries.length; b += BATCH) {
     const batch = entries.slice(b, b + BATCH);
     const cached = wantSent ? await folder.cached(batch.map((e) => e.rec)) : undefined;
+    const undecided: Ctx[] = [];
     for (const e of batch) {
       const c: Ctx = { e, count, maxUid, sel };
       if (wantSent) {
         const sd = cached!.get(e.rec.uid)?.sentDate;
         if (sd !== undefined) c.sentDay = sd;
       }
-      let v = evaluate(root, c);
+      const v = evaluate(root, c);
+      if (v === undefined) undecided.push(c);
+      else if (v) hits.push(e);
+    }
+    if (undecided.length === 0) continue;
+    const files = await folder.readRawMany(undecided.map((c) => c.e.rec));
+    for (const c of undecided) {
+      c.file = files.get(c.e.rec.uid);
+      let v = c.file ? evaluate(root, c) : undefined;
       if (v === undefined) {
-        const raw = e.rec.expunged ? undefined : await folder.readRaw(e.rec);
-        c.msg = raw ? openMessage(raw) : null;
-        if (c.msg && wantSent && c.sentDay === undefined) c.sentDay = computeParts(folder, e.rec, c.msg).sentDate ?? NaN;
+        c.msg = c.file ? openMessage(c.file) : null;
+        if (c.msg && wantSent && c.sentDay === undefined) c.sentDay = computeParts(folder, c.e.rec, c.msg).sentDate ?? NaN;
         if (c.sentDay === undefined) c.sentDay = NaN;
         v = evaluate(root, c);
       }
-      if (v) hits.push(e);
+      if (v) hits.push(c.e);
     }
   }
+  hits.sort((a, b) => a.seq - b.seq);
   const nums = hits.map((h) => (byUid ? h.rec.uid : h.seq));
   let highest = 0;
   if (parser.usedModseq) for (const h of hits) if (h.rec.modseq > highest) highest = h.rec.modseq;

@@ -129,6 +129,25 @@ export async function readUidlist(dir: string): Promise<{ list: Uidlist | undefi
   }
 }
 
+/** Only the header line (UIDVALIDITY, next UID, GUID): enough when the index says nothing else changed. */
+export async function readUidlistHeader(dir: string): Promise<Uidlist | undefined> {
+  try {
+    const fh = await fsp.open(join(dir, UIDLIST), 'r');
+    try {
+      const buf = Buffer.alloc(1024);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      const text = buf.toString('utf8', 0, bytesRead);
+      const nl = text.indexOf('\n');
+      if (nl < 0) return undefined;
+      return parseUidlist(text.slice(0, nl + 1));
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 export async function statUidlist(dir: string): Promise<{ mtimeMs: number; size: number } | undefined> {
   try {
     const st = await fsp.stat(join(dir, UIDLIST));
