@@ -882,7 +882,7 @@ export class Session {
         this.idleWake = undefined;
         if (what === 'eof') throw new ConnectionEnd();
         if (what === 'wake') {
-          if (this.closing) return { status: 'OK', text: 'Idle completed.' };
+          if (this.closing) throw new ConnectionEnd(this.closing);
           await flush();
           continue;
         }

@@ -279,3 +279,39 @@ describe('names and subscriptions', () => {
     assert.equal(formatSubscriptions(names), 'V\t2\n\nSent\nTrash\nArchive\t2024\nEntw&APw-rfe\n');
   });
 });
+
+describe('mail_location', () => {
+  it('expands %u %n %d and ~, reads INBOX= and LAYOUT=fs', async () => {
+    const { resolveMailLocation: r } = await import('../../src/store/location.js');
+    assert.deepEqual(r('maildir:~/Maildir', 'alice@example.test', '/home/a'), { root: '/home/a/Maildir', inbox: '/home/a/Maildir', layout: 'maildir++' });
+    assert.deepEqual(r('maildir:/var/mail/%d/%n:INBOX=/var/mail/%d/%n/inbox:LAYOUT=fs', 'alice@example.test', '/home/a'), {
+      root: '/var/mail/example.test/alice',
+      inbox: '/var/mail/example.test/alice/inbox',
+      layout: 'fs',
+    });
+    assert.throws(() => r('mbox:~/mail', 'a', '/h'), /only maildir/);
+  });
+
+  it('LAYOUT=fs keeps folders as nested directories', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'facteur-fs-'));
+    const registry = new FolderRegistry(0);
+    registries.push(registry);
+    const store = new MailStore({ location: resolveMailLocation('maildir:~/Mail:LAYOUT=fs', 'u', home), fsync: false, registry });
+    await store.ensureAutocreate();
+    await store.create('Work.Projects');
+    assert.ok(existsSync(join(home, 'Mail/Work/Projects/cur')));
+    assert.deepEqual((await store.list()).map((m) => [m.name, m.exists]).sort(), [
+      ['INBOX', true],
+      ['Work', false],
+      ['Work.Projects', true],
+    ]);
+    await store.rename('Work', 'Jobs');
+    assert.ok(existsSync(join(home, 'Mail/Jobs/Projects/cur')));
+    await assert.rejects(store.create('Jobs.cur'), /Invalid/);
+    const f = await store.open('Jobs.Projects');
+    assert.ok(f.uidvalidity > 0);
+    store.release(f);
+    await store.delete('Jobs.Projects');
+    assert.ok(!existsSync(join(home, 'Mail/Jobs/Projects')));
+  });
+});
