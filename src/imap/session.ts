@@ -85,6 +85,8 @@ export class Session {
   private resolveClosed!: () => void;
   /** The command being run, for log lines. */
   command = '';
+  /** A command is being run (between its first line and its tagged reply). */
+  private busy = false;
   /** Called once the user is known; false refuses the login (mail_max_userip_connections). */
   onLogin: ((user: string) => boolean) | undefined;
 
@@ -188,7 +190,9 @@ export class Session {
       }
       if (this.closing && this.state !== 'logout') await this.untagged(`* BYE ${this.closing}`);
     } catch (e) {
-      if (e instanceof ConnectionEnd) {
+      if (e instanceof ConnectionEnd && this.closing && this.state === 'logout') {
+        // shutdown while waiting for a command: BYE already sent
+      } else if (e instanceof ConnectionEnd) {
         if (e.bye) await this.untagged(`* BYE ${e.bye}`).catch(() => undefined);
       } else {
         this.log.error('session failed', { error: e, command: this.command });
@@ -210,17 +214,15 @@ export class Session {
 
   /** Ask the session to end at the next command boundary (server shutdown). */
   shutdown(reason: string): void {
+    if (this.closing || this.state === 'logout') return;
     this.closing = reason;
     if (this.idleWake) this.idleWake();
-    else if (this.state !== 'logout') {
-      // waiting for a command: say goodbye now
-      this.untagged(`* BYE ${reason}`).finally(() => {
-        this.state = 'logout';
-        this.socket.end();
-        this.reader.detach();
-        this.end();
-      });
+    else if (!this.busy) {
+      // waiting for a command: say goodbye now; the read loop then sees the end of input
+      this.state = 'logout';
+      this.untagged(`* BYE ${reason}`).finally(() => this.socket.end());
     }
+    // a command is running: the loop says BYE after its tagged reply
   }
 
   private resetTimer(): void {
@@ -270,6 +272,7 @@ export class Session {
         if (!['FETCH', 'STORE', 'COPY', 'MOVE', 'SEARCH', 'EXPUNGE'].includes(name)) throw new ParseError('Unknown command.');
       }
       this.command = (uid ? 'UID ' : '') + name;
+      this.busy = true;
       const reply = await this.dispatch(tag, name, uid);
       await this.finish(tag, name, uid, reply);
     } catch (e) {
@@ -299,6 +302,7 @@ export class Session {
       await this.finish(tag!, name, false, { status: 'NO', code: 'SERVERBUG', text: 'Internal error occurred. Refer to server log for more information.' });
     } finally {
       this.command = '';
+      this.busy = false;
     }
   }
 
@@ -874,6 +878,7 @@ export class Session {
       }, this.settings.idleNotifyMs);
       keepalive.unref?.();
       for (;;) {
+        if (this.closing) throw new ConnectionEnd(this.closing);
         const woke = new Promise<'wake'>((resolve) => {
           this.idleWake = () => resolve('wake');
         });

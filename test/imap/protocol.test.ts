@@ -294,3 +294,24 @@ describe('authentication policy', () => {
     }
   });
 });
+
+describe('shutdown', () => {
+  it('says BYE to a waiting session, to an IDLE session, and after a running command', async () => {
+    const srv = await startServer();
+    try {
+      const a = await RawClient.connect(srv.port);
+      await a.cmd('LOGIN alice alice-pw');
+      const b = await RawClient.connect(srv.port);
+      await b.cmd('LOGIN bob bob-pw');
+      await b.cmd('SELECT INBOX');
+      b.write('I IDLE\r\n');
+      assert.equal(await b.readLine(), '+ idling');
+      for (const s of srv.sessions) s.shutdown('Server shutting down.');
+      assert.equal(await a.readLine(), '* BYE Server shutting down.');
+      assert.equal(await b.readLine(), '* BYE Server shutting down.');
+      await Promise.all(srv.sessions.map((s) => s.closed));
+    } finally {
+      await srv.close();
+    }
+  });
+});
