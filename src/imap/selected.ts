@@ -36,6 +36,8 @@ export class SelectedMailbox implements FolderListener {
   /** Count reported in the last EXISTS. */
   private announcedExists = 0;
   private announcedRecent = 0;
+  /** Keywords this session searched for that the folder does not define (Dovecot lists them in FLAGS). */
+  private sessionKeywords: string[] = [];
   /** Called when something changed (IDLE pushes it at once). */
   onChange: (() => void) | undefined;
 
@@ -208,12 +210,29 @@ export class SelectedMailbox implements FolderListener {
 
   /** FLAGS response list: system flags then the folder's keywords. */
   flagsList(): string {
-    return ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...this.folder.definedKeywords()].join(' ');
+    return ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...this.keywordList()].join(' ');
+  }
+
+  private keywordList(): string[] {
+    const kws = this.folder.definedKeywords();
+    for (const k of this.sessionKeywords) if (!this.folder.keywordBit(k)) kws.push(k);
+    return kws;
+  }
+
+  /**
+   * SEARCH KEYWORD of a keyword the folder does not have: Dovecot adds it to this session's
+   * keyword list and announces FLAGS/PERMANENTFLAGS again (not written to dovecot-keywords).
+   */
+  noteSearchedKeyword(name: string): void {
+    if (this.folder.keywordBit(name) || this.folder.keywordsFull) return;
+    if (this.sessionKeywords.some((k) => k.toLowerCase() === name.toLowerCase())) return;
+    this.sessionKeywords.push(name);
+    this.keywordsPending = true;
   }
 
   permanentFlags(): string {
     if (!this.readWrite) return '()';
-    const kws = this.folder.definedKeywords();
+    const kws = this.keywordList();
     return '(' + ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...kws, ...(this.folder.keywordsFull ? [] : ['\\*'])].join(' ') + ')';
   }
 

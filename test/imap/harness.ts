@@ -245,8 +245,9 @@ export class RawClient {
     }
   }
 
+  /** Strings are sent as latin1 (one byte per character), so recorded 8-bit commands go out unchanged. */
   write(data: string | Buffer): void {
-    this.socket.write(data);
+    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
   }
 
   /** Send a command (tag added); returns untagged lines and the tagged completion. */

@@ -162,3 +162,19 @@ describe('command parser', () => {
     assert.equal(imapString(Buffer.from('é')).toString('latin1'), '{2}\r\n\xc3\xa9');
   });
 });
+
+describe('quick SEARCH TEXT rejection', () => {
+  it('rejects only when certain', async () => {
+    const { cannotMatchText: c } = await import('../../src/imap/fetch-message.js');
+    const b = (s: string) => Buffer.from(s, 'latin1');
+    assert.equal(c(b('Subject: x\n\nhello world\n'), 'zeppelin'), true);
+    assert.equal(c(b('Subject: x\n\nZeppelin\n'), 'zeppelin'), false);
+    assert.equal(c(b('Content-Type: text/plain; charset="UTF-8"\n\nx\n'), 'zz'), true);
+    assert.equal(c(b('Content-Type: text/plain; charset=utf-7\n\n+AGE-\n'), 'zz'), false);
+    assert.equal(c(b('Subject: =?utf-8?q?zz?=\n\nx\n'), 'zz'), false);
+    assert.equal(c(b('Content-Transfer-Encoding: base64\n\neno=\n'), 'zz'), false);
+    assert.equal(c(b('\x1b$B#Z#Z\x1b(B\n'), 'zz'), false);
+    assert.equal(c(b('caf\xe9\n'), 'zz'), false);
+    assert.equal(c(b('x\n'), 'two words'), false);
+  });
+});

@@ -400,12 +400,9 @@ async function fetchOne(
         const data = sectionOf(m, it.section);
         sep();
         const label = it.partial ? `${it.label}<${it.partial[0]}>` : it.label;
-        if (data === null) text(`${label} NIL`);
-        else {
-          const d = slicePartial(data, it.partial);
-          text(`${label} {${d.length}}\r\n`);
-          parts.push(d);
-        }
+        const d = slicePartial(data, it.partial);
+        text(`${label} {${d.length}}\r\n`);
+        parts.push(d);
         break;
       }
       case 'binary':

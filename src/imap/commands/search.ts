@@ -309,6 +309,15 @@ function uses(key: SearchKey, kind: SearchKey['k'], pred: (k: SearchKey) => bool
   }
 }
 
+function forEachKey(key: SearchKey, fn: (k: SearchKey) => void): void {
+  fn(key);
+  if (key.k === 'not') forEachKey(key.key, fn);
+  else if (key.k === 'or') {
+    forEachKey(key.a, fn);
+    forEachKey(key.b, fn);
+  } else if (key.k === 'and') for (const k of key.keys) forEachKey(k, fn);
+}
+
 function needsSent(key: SearchKey): boolean {
   return uses(key, 'date', (k) => k.k === 'date' && k.sent);
 }
@@ -351,6 +360,7 @@ export async function searchCommand(s: Session, sel: SelectedMailbox, byUid: boo
     keys.push(await parser.key());
   } while (!p.atEnd());
   if (badCharset) return { status: 'NO', code: 'BADCHARSET', text: 'Unknown charset' };
+  for (const k of keys) forEachKey(k, (x) => x.k === 'keyword' && sel.noteSearchedKeyword(x.name));
   if (parser.usedModseq) s.condstore = true;
   const root = orderCheapFirst(keys.length === 1 ? keys[0] : { k: 'and', keys });
   const folder = sel.folder;
