@@ -6,17 +6,18 @@
 // The bodies of the functions marked PLACEHOLDER are a deliberately minimal stand-in
 // (single-part messages, undecoded text search, naive address parsing). When merging
 // (verified against the message engine of branch `mime` at 8510ba9):
-//   1. replace the `import { lfToCrlf } …` line by
+//   1. add the import
 //        import { binarySize, bodyMatches as engineBodyMatches, bodyStructure, envelope, fetchBinary,
 //          fetchSection, headerMatches as engineHeaderMatches, parseStructure, sentDate,
 //          textMatches as engineTextMatches, toCrlf, type MessageStructure } from './message/index.js';
-//   2. in each function, replace the PLACEHOLDER line(s) by the MERGE line(s) above them;
+//   2. delete every line ending in "// PLACEHOLDER" and uncomment every "// MERGE: " line;
 //   3. delete the `placeholder` namespace at the end of this file;
 //   4. set MIME_ENGINE_MERGED = true in test/imap/mime-merge.ts (the Dovecot recordings then
 //      run as real tests: all 46 FETCH recordings and 89 of 90 searches pass with the engine).
 
 import { isAscii } from 'node:buffer';
-import { lfToCrlf } from '../store/crlf.js'; // PLACEHOLDER (used by the placeholder only)
+// (the next import is used by the placeholder only)
+import { lfToCrlf } from '../store/crlf.js'; // PLACEHOLDER
 
 /** Which part of a message a BODY[section] / BINARY[section] names (RFC 3501 §6.4.5). */
 export interface SectionSpec {
@@ -79,7 +80,7 @@ export function binarySizeOf(m: MessageView, part: number[]): BinarySizeResult {
   // MERGE: const r = binarySize(m.raw, m.structure as MessageStructure, part);
   // MERGE: return 'error' in r ? { ok: false, code: r.error, text: r.text } : { ok: true, size: r.size };
   const r = placeholder.binary(m, part); // PLACEHOLDER
-  return r.ok ? { ok: true, size: r.data.length } : r;
+  return r.ok ? { ok: true, size: r.data.length } : r; // PLACEHOLDER
 }
 
 /** SEARCH HEADER field needle (also FROM/TO/CC/BCC/SUBJECT): decoded, case-insensitive substring; "" matches when the field exists. */
