@@ -828,7 +828,8 @@ export class Session {
       flags = p.flagList();
       p.sp();
     }
-    let date: Date | undefined;
+    // INTERNALDATE: the given date-time, else now; it becomes the file's mtime (Maildir keeps nothing else)
+    let date = new Date(Math.floor(Date.now() / 1000) * 1000);
     if (p.peek() === 0x22) {
       date = p.dateTime();
       p.sp();

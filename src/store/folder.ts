@@ -787,17 +787,21 @@ export class Folder {
    * (with flags, as Dovecot does), fsync the directory, give it the next UID in
    * dovecot-uidlist. Returns the new record.
    */
-  commitAppend(w: AppendWriter, flags: number, internalDate: Date | undefined): Promise<MessageRecord> {
+  commitAppend(w: AppendWriter, flags: number, internalDate: Date): Promise<MessageRecord> {
     return this.mutex.run(async () => {
-      const recs = await this.addFiles([{ tmpPath: w.path, base: `${w.base},S=${w.size},W=${w.vsize}`, flags, size: w.size, vsize: w.vsize, mtime: internalDate?.getTime() ?? Date.now() }]);
-      return recs[0];
+      const recs = await this.addFiles([{ tmpPath: w.path, base: `${w.base},S=${w.size},W=${w.vsize}`, flags, size: w.size, vsize: w.vsize, mtime: internalDate.getTime() }]);
+      return recs[0]!;
     });
   }
 
   /** Rename prepared files into the folder under the uidlist lock and give them UIDs. */
-  private async addFiles(files: { tmpPath?: string; linkFrom?: string; base: string; flags: number; size: number; vsize: number; mtime: number }[]): Promise<MessageRecord[]> {
+  /** Returns one entry per file, undefined for a source that vanished before it could be linked. */
+  private async addFiles(
+    files: { tmpPath?: string; linkFrom?: string; base: string; flags: number; size: number; vsize: number; mtime: number }[],
+  ): Promise<(MessageRecord | undefined)[]> {
     const lock: UidlistLock = await lockUidlist(this.dir);
     const records: MessageRecord[] = [];
+    const results: (MessageRecord | undefined)[] = [];
     try {
       await this.syncUidlistLocked();
       const entries: UidlistEntry[] = [];
@@ -812,12 +816,18 @@ export class Folder {
         if (f.tmpPath) {
           await fsp.rename(f.tmpPath, target);
         } else if (f.linkFrom) {
+          let vanished = false;
           for (;;) {
             try {
               await fsp.link(f.linkFrom, target);
               break;
             } catch (e) {
               const code = (e as NodeJS.ErrnoException).code;
+              if (code === 'ENOENT') {
+                // expunged (or renamed) by someone else since the copy started
+                vanished = true;
+                break;
+              }
               if (code === 'EEXIST') {
                 base = uniqueBase(f.size, f.vsize);
                 name = inNew ? base : nameFor(base, f.flags);
@@ -827,11 +837,17 @@ export class Folder {
               throw e;
             }
           }
+          if (vanished) {
+            results.push(undefined);
+            continue;
+          }
         }
         dirs.add(inNew ? 'new' : 'cur');
         const uid = this.nextUid++;
         entries.push({ uid, base, fields: '' });
-        records.push({ uid, name, inNew, flags: f.flags, extra: '', size: f.size, vsize: f.vsize, mtime: f.mtime, modseq, cacheOffset: -1 });
+        const rec: MessageRecord = { uid, name, inNew, flags: f.flags, extra: '', size: f.size, vsize: f.vsize, mtime: f.mtime, modseq, cacheOffset: -1 };
+        records.push(rec);
+        results.push(rec);
       }
       if (this.opts.fsync) for (const d of dirs) await fsyncDir(join(this.dir, d));
       await this.writeUidlistLocked(entries, records);
@@ -841,7 +857,7 @@ export class Folder {
       await lock.release();
     }
     this.insertRecords(records);
-    return records;
+    return results;
   }
 
   /**
@@ -888,7 +904,7 @@ export class Folder {
       }
       pairs.push(p.src.uid);
     }
-    let added: MessageRecord[];
+    let added: (MessageRecord | undefined)[];
     try {
       added = await dest.mutex.run(() => dest.addFiles(files));
     } catch (e) {
@@ -899,7 +915,11 @@ export class Folder {
       }
       throw e;
     }
-    return added.map((r, i) => [pairs[i], r.uid]);
+    const out: [number, number][] = [];
+    added.forEach((r, i) => {
+      if (r) out.push([pairs[i], r.uid]);
+    });
+    return out;
   }
 
   private crossDevice = new Set<string>();

@@ -315,3 +315,48 @@ describe('shutdown', () => {
     }
   });
 });
+
+describe('limits', () => {
+  it('mail_max_userip_connections and imap_login_timeout', async () => {
+    const srv = await startServer({ config: { mail_max_userip_connections: '1', imap_login_timeout: '1s' } });
+    try {
+      const a = await RawClient.connect(srv.port);
+      assert.match((await a.cmd('LOGIN alice alice-pw')).tagged, /^OK/);
+      const b = await RawClient.connect(srv.port);
+      assert.match((await b.cmd('LOGIN alice alice-pw')).tagged, /^NO \[LIMIT\]/);
+      assert.match((await b.cmd('LOGIN bob bob-pw')).tagged, /^OK/);
+      a.close();
+      await new Promise((r) => setTimeout(r, 100));
+      const c = await RawClient.connect(srv.port);
+      assert.match((await c.cmd('LOGIN alice alice-pw')).tagged, /^OK/);
+      // a client that never logs in is disconnected
+      const d = await RawClient.connect(srv.port);
+      assert.match(await d.readLine(3000), /^\* BYE Disconnected for inactivity/);
+      b.close();
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('imap_hierarchy_separator = /', () => {
+  it('shows "/" while the Maildir keeps .Parent.Child', async () => {
+    const srv = await startServer({ config: { imap_hierarchy_separator: '/' } });
+    try {
+      const c = await RawClient.connect(srv.port);
+      await c.cmd('LOGIN alice alice-pw');
+      assert.match((await c.cmd('CREATE Work/Projects')).tagged, /^OK/);
+      const { existsSync } = await import('node:fs');
+      assert.ok(existsSync(join(srv.maildirOf('alice'), '.Work.Projects', 'cur')));
+      const r = await c.cmd('LIST "" "Work/%"');
+      assert.deepEqual(r.untagged, ['* LIST (\\HasNoChildren) "/" Work/Projects']);
+      assert.deepEqual((await c.cmd('NAMESPACE')).untagged, ['* NAMESPACE (("" "/")) NIL NIL']);
+      assert.match((await c.cmd('CREATE a.b')).tagged, /^NO/);
+      assert.match((await c.cmd('SELECT Work/Projects')).tagged, /^OK \[READ-WRITE\]/);
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
