@@ -4,12 +4,13 @@
 // in-memory state and facteur.index are caches of it. The directory is rescanned only
 // when new/ or cur/ changed (mtime), as Dovecot's maildir sync does.
 //
-// MODSEQ (RFC 7162): every change (flags, new message, expunge) takes the next modseq.
-// A rebuilt index (deleted, unreadable, other UIDVALIDITY) starts at max(what it knew,
-// the clock in ms) and gives every message that modseq: a client with an older
-// CHANGEDSINCE then refetches everything, and HIGHESTMODSEQ never goes back for a given
-// UIDVALIDITY unless more than one change per millisecond was made on average since the
-// folder was created (documented limit).
+// MODSEQ (RFC 7162): every change (flags, new message, expunge) takes the next modseq
+// and is kept per message in facteur.index. A rebuilt index (deleted, unreadable, other
+// UIDVALIDITY) starts at max(what it knew, the clock in µs) and gives every message that
+// modseq: a client with an older CHANGEDSINCE refetches everything, and HIGHESTMODSEQ
+// does not go back for the same UIDVALIDITY (see modseqClock for the one limit). A
+// snapshot written while the folder was in use (not at a clean close) is treated the
+// same way, since modseqs may have been handed out after it before a crash.
 import { readFileSync, statSync, watch, promises as fsp, type FSWatcher } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { mailboxEvents } from './events.js';
 import { AppendWriter, fsyncDir } from './append-writer.js';
 import { CacheFile } from './cache-file.js';
 import { readIndex, writeIndex } from './index-file.js';
-import { readKeywords, writeKeywords, type KeywordTable } from './maildir/keywords.js';
+import { addKeywords, KEYWORDS_FILE, readKeywords, type KeywordTable } from './maildir/keywords.js';
 import { KEYWORD_SHIFT, MAX_KEYWORDS, nameFor, parseName, uniqueBase } from './maildir/names.js';
 import {
   appendUidlist,
@@ -49,6 +50,16 @@ export interface FolderOptions {
   pollMs?: number;
 }
 
+/**
+ * Where a rebuilt (or possibly stale) index starts counting modseqs: the clock in
+ * microseconds (1.8e15 today, below 2^53 until the year 2255). Later changes add 1 each,
+ * so HIGHESTMODSEQ only goes back if a folder saw more than a thousand changes per
+ * millisecond on average since its counter was last set from the clock.
+ */
+function modseqClock(): number {
+  return Date.now() * 1000;
+}
+
 /** A dir mtime this recent may hide a change made in the same clock tick: scan again next time. */
 const MTIME_TRUST_MS = 1100;
 /** Concurrent file operations in one batch (stat, rename, unlink). */
@@ -74,6 +85,14 @@ function baseOf(name: string): string {
 async function inBatches<T>(items: readonly T[], fn: (x: T) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += BATCH) {
     await Promise.all(items.slice(i, i + BATCH).map(fn));
+  }
+}
+
+async function fileMtime(path: string): Promise<number> {
+  try {
+    return (await fsp.stat(path)).mtimeMs;
+  } catch {
+    return -1;
   }
 }
 
@@ -115,6 +134,7 @@ export class Folder {
   private newMtime = -1;
   private curMtime = -1;
   private mustScan = true;
+  private keywordsMtime = 0;
   /** new/ or cur/ changed within the mtime resolution at the last scan: read it again next time. */
   private mustScanNew = false;
   private mustScanCur = false;
@@ -304,6 +324,7 @@ export class Folder {
   private async load(): Promise<void> {
     const [st, kw, snap] = await Promise.all([statUidlist(this.dir), readKeywords(this.dir), readIndex(this.dir)]);
     this.keywords = kw.table;
+    this.keywordsMtime = kw.mtimeMs;
     let header: Uidlist | undefined;
     if (snap && st && st.mtimeMs === snap.uidlistMtime && st.size === snap.uidlistSize) {
       // dovecot-uidlist unchanged since the snapshot: its header is enough (no 50,000-line parse)
@@ -349,7 +370,9 @@ export class Folder {
     }
     if (snap && snap.uidvalidity === this.uidvalidity) {
       this.messages = snap.records;
-      this.highestModseq = snap.highestModseq;
+      // a snapshot written while the folder was in use may be older than the last modseq
+      // handed out before a crash: continue from the clock then, never below it
+      this.highestModseq = snap.clean ? snap.highestModseq : Math.max(snap.highestModseq, modseqClock());
       this.firstRecentUid = snap.firstRecentUid;
       this.newMtime = snap.newMtime;
       this.curMtime = snap.curMtime;
@@ -357,7 +380,7 @@ export class Folder {
       this.mustScan = false;
     } else {
       // rebuild from the Maildir alone
-      this.highestModseq = Math.max(snap?.highestModseq ?? 0, Date.now());
+      this.highestModseq = Math.max(snap?.highestModseq ?? 0, modseqClock());
       this.firstRecentUid = 1;
       this.mustScan = true;
       this.markDirty();
@@ -412,6 +435,15 @@ export class Folder {
       this.markDirty();
     }
     if (moveNew) await this.moveNewToCur();
+    // keywords another program defined (their letters may already be in file names)
+    const km = await fileMtime(join(this.dir, KEYWORDS_FILE));
+    if (km !== this.keywordsMtime && km > 0) {
+      const { table, mtimeMs } = await readKeywords(this.dir);
+      this.keywordsMtime = mtimeMs;
+      const before = this.definedKeywords().join(' ');
+      this.keywords = table;
+      if (this.definedKeywords().join(' ') !== before) for (const l of this.listeners) l.onKeywords();
+    }
   }
 
   private async readDirs(readNew = true, readCur = true): Promise<Map<string, { name: string; inNew: boolean }>> {
@@ -652,27 +684,14 @@ export class Folder {
       else if (!missing.some((m) => m.toLowerCase() === n.toLowerCase())) missing.push(n);
     }
     if (missing.length === 0) return bits >>> 0;
-    const lock = await lockUidlist(this.dir);
     try {
-      const { table } = await readKeywords(this.dir);
-      // keep letters others defined meanwhile
-      for (let i = 0; i < table.length; i++) if (table[i] !== undefined && this.keywords[i] === undefined) this.keywords[i] = table[i];
-      for (const n of missing) {
-        const b = this.keywordBit(n);
-        if (b) {
-          bits |= b;
-          continue;
-        }
-        let i = 0;
-        while (i < MAX_KEYWORDS && this.keywords[i] !== undefined) i++;
-        if (i >= MAX_KEYWORDS) throw new StoreError('Too many keywords in this mailbox', 'LIMIT');
-        this.keywords[i] = n;
-        bits |= 1 << (KEYWORD_SHIFT + i);
-      }
-      await writeKeywords(this.dir, this.keywords);
-    } finally {
-      await lock.release();
+      this.keywords = await addKeywords(this.dir, this.keywords, missing);
+    } catch (e) {
+      if ((e as Error).message === 'too many keywords') throw new StoreError('Too many keywords in this mailbox', 'LIMIT');
+      throw e;
     }
+    this.keywordsMtime = await fileMtime(join(this.dir, KEYWORDS_FILE));
+    for (const n of missing) bits |= this.keywordBit(n);
     for (const l of this.listeners) l.onKeywords();
     return bits >>> 0;
   }
@@ -1011,10 +1030,10 @@ export class Folder {
     this.saveTimer.unref?.();
   }
 
-  /** Write facteur.index now (if anything changed). */
-  save(): Promise<void> {
+  /** Write facteur.index now (if anything changed); `clean` when the folder is being closed. */
+  save(clean = false): Promise<void> {
     return this.mutex.run(async () => {
-      if (!this.indexDirty) return;
+      if (!this.indexDirty && !clean) return;
       this.indexDirty = false;
       await this.cache.compactIfNeeded(this.messages);
       await writeIndex(this.dir, {
@@ -1028,6 +1047,7 @@ export class Folder {
         uidlistMtime: this.uidlistStat.mtimeMs,
         uidlistSize: this.uidlistStat.size,
         uidlistLines: this.uidlistLines,
+        clean,
         cacheSize: 0,
         records: this.messages,
       });
@@ -1065,6 +1085,6 @@ export class Folder {
     this.saveTimer = undefined;
     this.syncTimer = undefined;
     await this.cache.flush();
-    await this.save();
+    await this.save(true);
   }
 }

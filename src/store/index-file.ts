@@ -3,7 +3,7 @@
 //
 //   header  "FCTRIDX2"  uidvalidity u32  nextUid u32  firstRecentUid u32  count u32
 //           highestModseq f64  newMtime f64  curMtime f64  uidlistMtime f64  uidlistSize f64
-//           cacheSize f64  uidlistLines u32  (all little-endian; 80 bytes)
+//           cacheSize f64  uidlistLines u32  clean u8  (all little-endian; 80 bytes)
 //   record  uid u32  flags u32  size i32  vsize i32  mtime f64  modseq f64
 //           inNew u8  extraLen u8  nameLen u16  extra  name                (utf8)
 //
@@ -33,6 +33,8 @@ export interface IndexSnapshot {
   cacheSize: number;
   /** Lines in dovecot-uidlist (to know when it is worth rewriting). */
   uidlistLines: number;
+  /** Written when the folder was closed: no modseq was handed out after it. */
+  clean: boolean;
   records: MessageRecord[];
 }
 
@@ -61,6 +63,7 @@ export function encodeIndex(s: IndexSnapshot): Buffer {
   buf.writeDoubleLE(s.cacheSize, 64);
   buf.writeUInt32LE(s.uidlistLines >>> 0, 72);
   buf.fill(0, 76, HEADER);
+  buf[76] = s.clean ? 1 : 0;
   let o = HEADER;
   s.records.forEach((r, i) => {
     buf.writeUInt32LE(r.uid, o);
@@ -97,6 +100,7 @@ export function decodeIndex(buf: Buffer): IndexSnapshot | undefined {
     uidlistSize: buf.readDoubleLE(56),
     cacheSize: buf.readDoubleLE(64),
     uidlistLines: buf.readUInt32LE(72),
+    clean: buf[76] === 1,
     records: new Array<MessageRecord>(count),
   };
   let o = HEADER;

@@ -108,8 +108,8 @@ describe('Dovecot fixture Maildir', () => {
     let inbox = await store.open('INBOX');
     await inbox.storeFlags([2], 'add', FLAG_FLAGGED);
     const before = inbox.highestModseq;
-    await inbox.save();
     store.release(inbox);
+    await registries[registries.length - 1].closeAll(); // the index is written at close
     assert.ok(existsSync(join(home, 'Maildir/facteur.index')));
     rmSync(join(home, 'Maildir/facteur.index'));
     inbox = await store.open('INBOX');
@@ -119,6 +119,36 @@ describe('Dovecot fixture Maildir', () => {
     );
     assert.equal(inbox.byUid(2)!.flags & FLAG_FLAGGED, FLAG_FLAGGED);
     assert.ok(inbox.highestModseq > before, `${inbox.highestModseq} > ${before}`);
+    store.release(inbox);
+  });
+
+  it('keeps HIGHESTMODSEQ monotonic when the process died after handing out modseqs', async () => {
+    const home = materializeFixture();
+    const { Folder } = await import('../../src/store/folder.js');
+    const opts = { fsync: false, newUidvalidity: async () => 1 };
+    const dir = join(home, 'Maildir');
+    const a = await Folder.open(dir, opts);
+    await a.save(); // periodic save while in use
+    await a.storeFlags([1, 2], 'add', FLAG_FLAGGED);
+    const issued = a.highestModseq;
+    // "crash": no close(), the snapshot on disk is older than `issued`
+    const b = await Folder.open(dir, opts);
+    assert.ok(b.highestModseq >= issued, `${b.highestModseq} >= ${issued}`);
+    await b.close();
+    const c = await Folder.open(dir, opts);
+    assert.equal(c.highestModseq, b.highestModseq); // a clean close is trusted as is
+    await c.close();
+    await a.close();
+  });
+
+  it('re-reads dovecot-keywords changed by another program', async () => {
+    const home = materializeFixture();
+    const store = storeFor(home);
+    const inbox = await store.open('INBOX');
+    writeFileSync(join(home, 'Maildir/dovecot-keywords'), '0 $Forwarded\n1 ProjectX\n2 Urgent\n');
+    renameSync(join(home, 'Maildir/cur/1795908109.M429726P29971.vm,S=283,W=293:2,S'), join(home, 'Maildir/cur/1795908109.M429726P29971.vm,S=283,W=293:2,Sc'));
+    await inbox.sync({ force: true });
+    assert.deepEqual(inbox.keywordNames(inbox.byUid(2)!.flags), ['Urgent']);
     store.release(inbox);
   });
 

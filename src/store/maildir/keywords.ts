@@ -3,6 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_KEYWORDS } from './names.js';
+import { dotlock } from './uidlist.js';
 
 export const KEYWORDS_FILE = 'dovecot-keywords';
 
@@ -38,9 +39,30 @@ export async function readKeywords(dir: string): Promise<{ table: KeywordTable; 
   }
 }
 
-/** Replace dovecot-keywords atomically (caller holds the uidlist lock, as Dovecot does). */
-export async function writeKeywords(dir: string, k: KeywordTable): Promise<void> {
-  const tmp = join(dir, `${KEYWORDS_FILE}.${process.pid}.tmp`);
-  await fsp.writeFile(tmp, formatKeywords(k), { mode: 0o600 });
-  await fsp.rename(tmp, join(dir, KEYWORDS_FILE));
+/**
+ * Add keywords to dovecot-keywords under dovecot-keywords.lock (Dovecot's dotlock for this
+ * file): re-read it, keep what others defined meanwhile, give each new keyword the first
+ * free index, replace the file atomically. Returns the resulting table; throws when the
+ * 26 letters are used up.
+ */
+export async function addKeywords(dir: string, current: KeywordTable, names: readonly string[]): Promise<KeywordTable> {
+  const lock = await dotlock(join(dir, `${KEYWORDS_FILE}.lock`));
+  try {
+    const { table } = await readKeywords(dir);
+    const next: KeywordTable = [...table];
+    for (let i = 0; i < current.length; i++) if (next[i] === undefined && current[i] !== undefined && !next.includes(current[i])) next[i] = current[i];
+    for (const n of names) {
+      if (next.some((k) => k !== undefined && k.toLowerCase() === n.toLowerCase())) continue;
+      let i = 0;
+      while (i < MAX_KEYWORDS && next[i] !== undefined) i++;
+      if (i >= MAX_KEYWORDS) throw new Error('too many keywords');
+      next[i] = n;
+    }
+    const tmp = join(dir, `${KEYWORDS_FILE}.${process.pid}.tmp`);
+    await fsp.writeFile(tmp, formatKeywords(next), { mode: 0o600 });
+    await fsp.rename(tmp, join(dir, KEYWORDS_FILE));
+    return next;
+  } finally {
+    await lock.release();
+  }
 }

@@ -190,8 +190,12 @@ export interface UidlistLock {
  * Take dovecot-uidlist.lock (O_CREAT|O_EXCL, content "pid:host"), waiting for another
  * holder and removing stale locks. Throws after LOCK_WAIT_MS.
  */
-export async function lockUidlist(dir: string, waitMs = LOCK_WAIT_MS): Promise<UidlistLock> {
-  const path = join(dir, UIDLIST_LOCK);
+export function lockUidlist(dir: string, waitMs = LOCK_WAIT_MS): Promise<UidlistLock> {
+  return dotlock(join(dir, UIDLIST_LOCK), waitMs);
+}
+
+/** A Dovecot-style dotlock on `path` (e.g. dovecot-keywords.lock). */
+export async function dotlock(path: string, waitMs = LOCK_WAIT_MS): Promise<UidlistLock> {
   const deadline = Date.now() + waitMs;
   let delay = 5;
   for (;;) {
