@@ -145,7 +145,7 @@ export class Session {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'SASL-IR', 'LOGIN-REFERRALS', 'ID', 'ENABLE', 'IDLE', 'LITERAL+'];
+    const caps = ['IMAP4rev1', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'LITERAL+'];
     if (this.state === 'notauth') {
       if (!this.tls && this.settings.startTls) caps.push('STARTTLS');
       for (const m of this.settings.auth.mechanisms({ allowPlaintext: this.plaintextAllowed })) caps.push(`AUTH=${m}`);
