@@ -320,6 +320,8 @@ export class Session {
     }
     const code = reply.code ? `[${reply.code}] ` : '';
     await this.sendNow(`${tag} ${reply.status} ${code}${reply.text}\r\n`);
+    // Dovecot: 20 invalid commands in a row end the connection; a valid one resets the count
+    if (reply.status !== 'BAD') this.badCommands = 0;
   }
 
   // ---------------------------------------------------------------- dispatch

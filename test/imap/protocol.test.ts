@@ -360,3 +360,39 @@ describe('imap_hierarchy_separator = /', () => {
     }
   });
 });
+
+describe('hostile input', () => {
+  it('survives random command lines (every line gets an answer or is skipped, the session goes on)', async () => {
+    const srv = await startServer({ config: { imap_max_line_length: '4096' } });
+    try {
+      const c = await RawClient.connect(srv.port);
+      await c.cmd('LOGIN alice alice-pw');
+      await c.cmd('SELECT INBOX');
+      let seed = 12345;
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed % n;
+      };
+      const pieces = ['FETCH', 'STORE', 'SEARCH', 'UID', '1:*', '*', '(', ')', '[', ']', '"', '\\', '{3}', '{2+}', 'BODY[', 'HEADER.FIELDS', '<0.>', 'NIL', 'OR', 'NOT', '+FLAGS', 'LIST', '%', 'APPEND', 'INBOX', '\u00e9', '~{1}', 'CHARSET', 'X', '0', '4294967296'];
+      for (let i = 0; i < 150; i++) {
+        const words: string[] = [];
+        for (let k = 0, n = 1 + rnd(8); k < n; k++) words.push(pieces[rnd(pieces.length)]);
+        // never end a line with a literal announcement: the client would have to send it
+        let line = words.join(rnd(3) === 0 ? '' : ' ').replace(/~?\{\d+\+?\}$/, '');
+        if (line.endsWith('{3}') || line.endsWith('{2+}')) line += ' x';
+        const r = await c.cmd(line, `H${i}`);
+        assert.match(r.tagged, /^(OK|NO|BAD)/, line);
+        if (i % 10 === 9) assert.match((await c.cmd('NOOP')).tagged, /^OK/);
+      }
+      assert.match((await c.cmd('NOOP')).tagged, /^OK/);
+      // 20 invalid commands in a row end the connection (Dovecot's limit)
+      for (let i = 0; i < 19; i++) assert.match((await c.cmd('BOGUS')).tagged, /^BAD/);
+      c.write('Z BOGUS\r\n');
+      assert.equal(await c.readLine(), 'Z BAD Error in IMAP command BOGUS: Unknown command.');
+      assert.equal(await c.readLine(), '* BYE Too many invalid IMAP commands.');
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
