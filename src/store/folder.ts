@@ -13,8 +13,8 @@
 // same way, since modseqs may have been handed out after it before a crash.
 import { readFileSync, statSync, watch, promises as fsp, type FSWatcher } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { join } from 'node:path';
-import { mailboxEvents } from './events.js';
+import { join, resolve } from 'node:path';
+import { mailboxEvents, type MailboxChange } from './events.js';
 import { AppendWriter, fsyncDir } from './append-writer.js';
 import { CacheFile } from './cache-file.js';
 import { readIndex, writeIndex } from './index-file.js';
@@ -283,7 +283,13 @@ export class Folder {
       }, delay);
       this.syncTimer.unref?.();
     };
-    this.unwatchEvents = mailboxEvents.watch(this.dir, () => schedule(0));
+    // in-process deliveries (src/store/events.ts); the path is compared normalized, so that
+    // "…/Maildir/" or a relative path given by the deliverer still reaches this folder
+    const onChange = (c: MailboxChange) => {
+      if (c.folder === this.dir || resolve(c.folder) === this.dir) schedule(0);
+    };
+    mailboxEvents.on('change', onChange);
+    this.unwatchEvents = () => mailboxEvents.off('change', onChange);
     try {
       for (const sub of ['new', 'cur']) {
         const w = watch(join(this.dir, sub), { persistent: false }, () => schedule());

@@ -108,7 +108,7 @@ describe('imapflow', () => {
     // what the SMTP delivery does: write into new/, then notify
     const md = srv.maildirOf('bob');
     writeFileSync(join(md, 'new', '1700000000.M1P1Q1.test,S=20,W=22'), 'Subject: x\n\ndelivered\n');
-    mailboxEvents.notify({ folder: md, kind: 'delivered' });
+    mailboxEvents.notify({ folder: md + '/', kind: 'delivered' });
     for (let i = 0; i < 50 && exists.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(exists, [1]);
     // dropped by another program, no notification: the directory watch notices
