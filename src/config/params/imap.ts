@@ -12,5 +12,7 @@ export const IMAP_PARAMS: ParamSpec[] = [
   { name: 'mail_max_userip_connections', type: 'int', min: 1, default: '10', group: g, doc: 'Most IMAP connections per user and client IP (Dovecot name).' },
   { name: 'mailbox_autocreate', type: 'list', default: 'Drafts Sent Trash Junk Archive', group: g, doc: 'Special-use folders created on first login with their SPECIAL-USE flags.' },
   { name: 'mailbox_autosubscribe', type: 'list', default: '$mailbox_autocreate', group: g, doc: 'Folders subscribed on first login.' },
+  { name: 'mailbox_special_use', type: 'list', default: 'Drafts=\\Drafts Sent=\\Sent Trash=\\Trash Junk=\\Junk Archive=\\Archive', group: g, doc: 'RFC 6154 SPECIAL-USE attribute of folders, as Name=\\Attribute (Dovecot: mailbox { special_use }).' },
+  { name: 'imap_folder_keep_time', type: 'time', unit: 's', default: '60s', group: g, doc: 'How long a folder nobody uses stays in memory (its index is written when it is dropped).' },
   { name: 'imap_hierarchy_separator', type: 'enum', values: ['.', '/'], default: '.', group: g, doc: 'Hierarchy separator shown by NAMESPACE/LIST (on disk folders are always .Parent.Child).' },
 ];
