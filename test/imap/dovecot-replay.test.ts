@@ -1,14 +1,12 @@
 // Replays the Dovecot 2.3 recordings of test/fixtures/dovecot-imap: 46 messages
-// APPENDed with their INTERNALDATEs, then search-setup.txt and search.txt (flag,
-// sequence, UID, size, date and ESEARCH keys must match now; header/text keys and
-// the per-message FETCH recordings need the MIME engine: see mime-merge.ts).
+// APPENDed with their INTERNALDATEs, then every per-message FETCH recording, and
+// search-setup.txt + search.txt (every SEARCH key, ESEARCH included), byte for byte.
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { RawClient, startServer, type TestServer } from './harness.js';
-import { MIME_TODO } from './mime-merge.js';
 import { readRecording, statusOf, type RecordedCommand } from './recording.js';
 
 process.env.TZ = 'UTC';
@@ -20,7 +18,6 @@ const DATES = `001 01-Apr-2024 09:07:00 +0000;002 02-Apr-2024 10:14:00 +0000;003
   .map((x) => [x.slice(0, 3), x.slice(4)] as const);
 
 /** Keys answered by the MIME engine's predicates (header/text search, the Date: header). */
-const MIME_KEYS = /\b(HEADER|SUBJECT|FROM|TO|CC|BCC|BODY|TEXT|SENTON|SENTSINCE|SENTBEFORE)\b/;
 
 async function send(c: RawClient, rec: RecordedCommand, tag: string): Promise<{ untagged: string; tagged: string }> {
   // the recordings use synchronizing literals; send them as LITERAL+ (no continuation round trip)
@@ -71,9 +68,7 @@ describe('Dovecot recordings (dovecot-imap)', () => {
 
   const searches = readRecording(join(ROOT, 'expected/search.txt'));
   searches.forEach((rec, i) => {
-    const mime = MIME_KEYS.test(rec.command.replace(/\r\n.*/s, ''));
-    const opts = mime ? { todo: MIME_TODO } : {};
-    it(`search.txt #${i + 1}: ${rec.command.split('\r\n')[0]}`, opts, async () => {
+    it(`search.txt #${i + 1}: ${rec.command.split('\r\n')[0]}`, async () => {
       const tag = `A${String(i + 93 - 92).padStart(4, '0')}`;
       const r = await send(c, rec, tag);
       const want = rec.untagged.replace(/\(TAG "A\d+"\)/, `(TAG "${tag}")`);
@@ -86,15 +81,23 @@ describe('Dovecot recordings (dovecot-imap)', () => {
   const perMessage = readdirSync(join(ROOT, 'expected'))
     .filter((f) => /^\d{3}\.txt$/.test(f))
     .sort();
+  // Where facteur answers differently from Dovecot on purpose. 014 BINARY.SIZE[1]: Dovecot
+  // compares on-disk LF offsets with CRLF sizes and counts 567 for a part whose decoded
+  // data (what BINARY[1] returns) is 577 bytes; facteur gives the real size (RFC 3516).
+  const deviations: Record<string, [string, string]> = {
+    '014.txt FETCH 14 (BINARY.SIZE[1])': ['BINARY.SIZE[1] 567', 'BINARY.SIZE[1] 577'],
+  };
   for (const f of perMessage) {
-    it(`${f}: FETCH recordings`, { todo: MIME_TODO }, async () => {
+    it(`${f}: FETCH recordings`, async () => {
       const s = await RawClient.connect(srv.port);
       try {
         await s.cmd('LOGIN tester pw');
         await s.cmd('EXAMINE Fixtures');
         for (const rec of readRecording(join(ROOT, 'expected', f))) {
           const r = await send(s, rec, 'F1');
-          assert.equal(r.untagged, rec.untagged, rec.command);
+          const dev = deviations[`${f} ${rec.command}`];
+          const want = dev ? rec.untagged.replace(dev[0], dev[1]) : rec.untagged;
+          assert.equal(r.untagged, want, rec.command);
           assert.equal(statusOf(r.tagged), statusOf(rec.tagged), rec.command);
         }
       } finally {
