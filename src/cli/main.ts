@@ -3,6 +3,8 @@
 // non-zero exit status.
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.js';
+import { pwCommand } from './commands/pw.js';
+import { userCommand } from './commands/user.js';
 
 export function buildProgram(): Command {
   const program = new Command('facteur')
@@ -10,6 +12,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(configCommand());
+  program.addCommand(userCommand());
+  program.addCommand(pwCommand());
   return program;
 }
 
