@@ -142,6 +142,8 @@ export interface PasswdFileDatabaseOptions {
   /** Watch the directory for changes (default true). Lookups also compare mtime/size/inode. */
   watch?: boolean;
   log?: Logger;
+  /** Called after the users were (re)loaded from the file. */
+  onReload?: (users: readonly UserEntry[]) => void;
 }
 
 /** The passwd-file as a UserDatabase, re-read when it changes (Dovecot's passwd_file_sync()). */
@@ -206,6 +208,7 @@ export class PasswdFileDatabase implements UserDatabase {
           this.stamp = undefined;
           this.loaded = true;
           this.unreadable = undefined;
+          this.options.onReload?.(this.list);
           return true;
         }
         return false;
@@ -232,6 +235,7 @@ export class PasswdFileDatabase implements UserDatabase {
     this.replace(parsed.records);
     this.stamp = { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
     this.loaded = true;
+    this.options.onReload?.(this.list);
     return true;
   }
 
