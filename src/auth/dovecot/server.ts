@@ -42,6 +42,8 @@ interface PendingRequest {
   exchange: SaslServerExchange;
   mech: string;
   busy: boolean;
+  /** The client takes success data in the OK line (final-resp-ok). */
+  finalRespOk: boolean;
   /** Success data sent as CONT; the next CONT completes with OK. */
   finalUser?: string;
   timer?: NodeJS.Timeout;
@@ -167,7 +169,7 @@ class AuthClientConnection {
     };
     const exchange = this.server.service.start(mech, req);
     if (!exchange) return this.protocolError(`BUG: Authentication client ${this.cuid} requested unsupported authentication mechanism ${mech}`);
-    const r: PendingRequest = { id, exchange, mech, busy: false };
+    const r: PendingRequest = { id, exchange, mech, busy: false, finalRespOk: flags.has('final-resp-ok') };
     let initial: Buffer | undefined;
     if (values.has('resp')) {
       initial = decodeBase64Strict(values.get('resp')!);
@@ -177,7 +179,7 @@ class AuthClientConnection {
       }
     }
     this.requests.set(id, r);
-    this.run(r, initial, flags.has('final-resp-ok'));
+    this.run(r, initial);
   }
 
   private onCont(f: string[]): void {
@@ -202,7 +204,7 @@ class AuthClientConnection {
       this.send(`FAIL\t${id}\tcode=invalid_base64\treason=Invalid base64 data in continued response`);
       return;
     }
-    this.run(r, data, false);
+    this.run(r, data);
   }
 
   private onCancel(f: string[]): void {
@@ -215,18 +217,18 @@ class AuthClientConnection {
     r.exchange.cancel();
   }
 
-  private run(r: PendingRequest, data: Buffer | undefined, finalRespOk: boolean): void {
+  private run(r: PendingRequest, data: Buffer | undefined): void {
     r.busy = true;
     r.exchange.step(data).then(
-      (step) => this.reply(r, step, finalRespOk),
+      (step) => this.reply(r, step),
       (err: unknown) => {
         this.log.error(`auth request ${r.id} failed: ${(err as Error).message}`);
-        this.reply(r, { kind: 'failure', reason: 'Internal authentication failure', temporary: true }, false);
+        this.reply(r, { kind: 'failure', reason: 'Internal authentication failure', temporary: true });
       },
     );
   }
 
-  private reply(r: PendingRequest, step: SaslStep, finalRespOk: boolean): void {
+  private reply(r: PendingRequest, step: SaslStep): void {
     r.busy = false;
     if (this.state === 'closed' || this.requests.get(r.id) !== r) return; // cancelled or connection gone
     switch (step.kind) {
@@ -236,7 +238,7 @@ class AuthClientConnection {
         return;
       case 'success':
         if (step.data && step.data.length > 0) {
-          if (finalRespOk) {
+          if (r.finalRespOk) {
             this.requests.delete(r.id);
             this.send(`OK\t${r.id}\tuser=${tabEscape(step.user)}\tresp=${step.data.toString('base64')}`);
           } else {
