@@ -64,7 +64,7 @@ after(async () => {
 let counter = 0;
 const cleanups: (() => unknown)[] = [];
 after(async () => {
-  for (const c of cleanups.splice(0)) await c();
+  for (const c of cleanups.splice(0).reverse()) await c();
 });
 /** Connect, and close at the end of the file whatever happens. */
 async function connect(path: string): Promise<LineClient> {

@@ -363,7 +363,9 @@ class RelayedExchange implements SaslServerExchange {
       case 'fail':
         this.done = true;
         if (!reply.temporary) this.client.noteResult(this.req, false);
-        return { kind: 'failure', reason: reply.reason ?? REASON_UNAVAILABLE, temporary: reply.temporary || undefined, user: reply.user };
+        return reply.user === undefined
+          ? { kind: 'failure', reason: reply.reason ?? REASON_UNAVAILABLE, temporary: reply.temporary || undefined }
+          : { kind: 'failure', reason: reply.reason ?? REASON_UNAVAILABLE, temporary: reply.temporary || undefined, user: reply.user };
     }
   }
 
