@@ -15,8 +15,8 @@ export const PW_MISMATCH_EXIT = 75;
 /** Read one line from the terminal without echo. */
 export function readPasswordFromTty(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  stdin.setRawMode(true); // before the prompt: nothing typed after it may be echoed
   process.stderr.write(prompt);
-  stdin.setRawMode(true);
   stdin.resume();
   stdin.setEncoding('utf8');
   return new Promise<string>((resolve, reject) => {

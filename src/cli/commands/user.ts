@@ -98,13 +98,14 @@ export function userCommand(): Command {
       const { config, path } = load(opts);
       const user = normalizeAddress(address);
       if (opts.home !== undefined && opts.home.includes(':')) throw new UserCommandError('the home directory must not contain ":"');
-      const exists = () => readPasswdFile(path).records.some((r) => sameUser(r.user, user));
-      if (exists()) throw new UserCommandError(`user ${user} already exists`);
+      const existing = readPasswdFile(path).records.find((r) => sameUser(r.user, user));
+      if (existing) throw new UserCommandError(`user ${existing.user} already exists`);
       const password = await newPassword(opts.passwordStdin);
       const hash = await hashFor(config, password, opts.scheme, user);
       const line = formatPasswdRecord({ user, password: hash, home: opts.home ? resolve(opts.home) : '' });
       editPasswdFile(path, (doc) => {
-        if (doc.records.some((r) => sameUser(r.user, user))) throw new UserCommandError(`user ${user} already exists`);
+        const other = doc.records.find((r) => sameUser(r.user, user));
+        if (other) throw new UserCommandError(`user ${other.user} already exists`);
         return { lines: [...doc.lines, line], result: undefined };
       });
       process.stdout.write(`added ${user}\n`);
