@@ -32,11 +32,7 @@ export class AuthServiceResolver {
     const key = describeEndpoint(endpoint);
     let c = this.clients.get(key);
     if (!c) {
-      c = new DovecotAuthClient(endpoint, {
-        failureLimit: view.int('auth_failure_limit'),
-        failureWindowMs: view.time('auth_failure_window') * 1000,
-        ...this.options,
-      });
+      c = DovecotAuthClient.fromConfig(view, this.options);
       this.clients.set(key, c);
     }
     return c;

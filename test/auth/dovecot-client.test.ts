@@ -2,7 +2,7 @@
 // socket server, the choice of service (smtpd_sasl_path = facteur's own socket means the
 // built-in service), and temporary failures when the auth server is away.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,6 +161,60 @@ describe('DovecotAuthClient against facteur\'s auth socket', () => {
     cleanups.push(() => c.close());
     assert.deepEqual(c.endpoint, { kind: 'inet', host: '127.0.0.1', port });
     assert.equal((await c.verifyPassword('alice@example.test', 'alice-secret', req())).ok, true);
+  });
+});
+
+describe('the bytes the client sends', () => {
+  it('are the ones Postfix smtpd sends to Dovecot (postfix-capture.jsonl), and it understands Dovecot\'s handshake', async () => {
+    const capture = readFileSync(new URL('../fixtures/auth/postfix-capture.jsonl', import.meta.url), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { part: string; conn?: number; dir?: string; data?: string })
+      .filter((c) => c.part === 'postfix-proxy');
+    const dovecotHandshake = capture.find((c) => c.conn === 1 && c.dir === 'S')!.data!;
+    const postfixAuth = capture.filter((c) => c.dir === 'C' && c.data!.startsWith('AUTH')).map((c) => c.data!);
+    const received: string[] = [];
+    const fake = createServer((s) => {
+      s.write(dovecotHandshake);
+      let buf = '';
+      s.setEncoding('utf8').on('data', (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl + 1);
+          buf = buf.slice(nl + 1);
+          received.push(line);
+          const f = line.split('\t');
+          if (f[0] === 'AUTH') s.write(f.some((x) => x.startsWith('resp=')) ? `OK\t${f[1]}\tuser=alice\n` : `CONT\t${f[1]}\t\n`);
+          if (f[0] === 'CONT') s.write(`OK\t${f[1]}\tuser=alice\n`);
+        }
+      });
+    });
+    const path = join(dir, 'fake-dovecot');
+    await new Promise<void>((r) => fake.listen(path, r));
+    cleanups.push(() => new Promise<void>((r) => fake.close(() => r())));
+    const c = client(path);
+    cleanups.push(() => c.close());
+    assert.deepEqual(c.mechanisms({ allowPlaintext: true }), [], 'not connected yet');
+    assert.equal(await c.ready(), true);
+    assert.deepEqual(c.mechanisms({ allowPlaintext: true }), ['PLAIN', 'LOGIN']);
+    // MX port without TLS, AUTH PLAIN with an initial response (session mx-plain-ok)
+    const r1 = { service: 'smtp', remoteIp: '127.0.0.3', localIp: '127.0.0.1', tls: false, secured: false };
+    assert.deepEqual(await c.start('PLAIN', r1)!.step(b('\0alice\0alice-secret')), { kind: 'success', user: 'alice', data: undefined });
+    // submission after STARTTLS (submission-plain-ok): secured
+    const r2 = { service: 'submission', remoteIp: '127.0.0.3', localIp: '127.0.0.1', tls: true, secured: true };
+    assert.equal((await c.start('PLAIN', r2)!.step(b('\0alice\0alice-secret'))).kind, 'success');
+    // AUTH PLAIN without initial response (mx-plain-abort)
+    const ex = c.start('PLAIN', r1)!;
+    assert.equal((await ex.step(undefined)).kind, 'challenge');
+    assert.equal((await ex.step(b('\0alice\0alice-secret'))).kind, 'success');
+    assert.match(received[0], /^VERSION\t1\t\d+\n$/);
+    assert.equal(received[1], `CPID\t${process.pid}\n`);
+    const sent = received.filter((l) => l.startsWith('AUTH')).map((l) => l.replace(/^AUTH\t\d+/, 'AUTH\tN'));
+    const norm = (l: string) => l.replace(/^AUTH\t\d+/, 'AUTH\tN');
+    assert.equal(sent[0], norm(postfixAuth[0])); // mx-plain-ok
+    assert.equal(sent[1], norm(postfixAuth.find((l) => l.includes('secured\tresp='))!)); // submission-plain-ok
+    assert.equal(sent[2], norm(postfixAuth.find((l) => l.includes('rip=127.0.0.3\n'))!)); // no initial response
   });
 });
 

@@ -194,6 +194,7 @@ export class DovecotAuthClient implements AuthService {
     return new DovecotAuthClient(resolveSaslPath(view), {
       failureLimit: view.int('auth_failure_limit'),
       failureWindowMs: view.time('auth_failure_window') * 1000,
+      smtpServiceName: view.get('smtpd_sasl_service') || 'smtp',
       ...options,
     });
   }

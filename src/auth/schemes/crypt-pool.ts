@@ -63,7 +63,7 @@ export class CryptPool {
   private readonly slots: Slot[];
   private nextId = 1;
 
-  constructor(size = Math.max(1, Math.min(4, availableParallelism() - 1))) {
+  constructor(size = Math.max(2, Math.min(4, availableParallelism()))) {
     this.slots = Array.from({ length: size }, () => new Slot());
   }
 

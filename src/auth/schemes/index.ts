@@ -146,9 +146,8 @@ function argon2Scheme(name: 'ARGON2I' | 'ARGON2ID'): Scheme {
     rawLength: 0,
     async verify(pw, raw) {
       const stored = raw.toString('latin1');
-      if (!stored.startsWith(id ? '$argon2id$' : '$argon2i$') && !stored.startsWith('$argon2')) {
-        throw new PasswordSchemeError(`${name}: not an Argon2 hash`);
-      }
+      // libsodium's crypto_pwhash_str_verify (Dovecot) accepts either variant under either name
+      if (!/^\$argon2(id|i)\$/.test(stored)) throw new PasswordSchemeError(`${name}: not an Argon2 hash`);
       try {
         return await argon2Verify(stored, pw);
       } catch (err) {
