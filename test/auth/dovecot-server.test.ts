@@ -262,13 +262,15 @@ describe('protocol', () => {
   it('1,000 rapid bad logins over the socket never authenticate, and another client is still served', async () => {
     const { server, path, svc } = await startServer({ auth_failure_limit: '10' }, 1);
     const attacker = await connect(path);
-    await attacker.handshake();
-    let flood = 'VERSION\t1\t0\nCPID\t99\n';
-    for (let i = 1; i <= 1000; i++) flood += `AUTH\t${i}\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\trip=198.51.100.9\tresp=${Buffer.from(`\0alice\0guess${i}`).toString('base64')}\n`;
-    attacker.send(flood);
     const other = await connect(path);
+    await attacker.handshake();
     await other.handshake();
-    other.send(`VERSION\t1\t0\nCPID\t100\nAUTH\t1\tPLAIN\tservice=smtp\tnologin\trip=192.0.2.77\tresp=${Buffer.from('\0bob\0bob-secret').toString('base64')}\n`);
+    other.send('VERSION\t1\t0\nCPID\t100\n');
+    // dave's SHA512-CRYPT entry makes every guess cost a real crypt(3) in the worker pool
+    let flood = 'VERSION\t1\t0\nCPID\t99\n';
+    for (let i = 1; i <= 1000; i++) flood += `AUTH\t${i}\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\trip=198.51.100.9\tresp=${Buffer.from(`\0dave\0guess${i}`).toString('base64')}\n`;
+    attacker.send(flood);
+    other.send(`AUTH\t1\tPLAIN\tservice=smtp\tnologin\trip=192.0.2.77\tresp=${Buffer.from('\0bob\0bob-secret').toString('base64')}\n`);
     let seen = 0;
     let ok = 0;
     const answers = (async () => {
