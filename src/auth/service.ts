@@ -44,11 +44,10 @@ export interface AuthServiceOptions {
 /** Cap of the extra slow-down of a throttled IP, as a multiple of the failure delay. */
 const MAX_PENALTY_FACTOR = 8;
 
-// unref: a pending failure delay never holds up the process at shutdown
 const defaultSleep = (ms: number) =>
   new Promise<void>((resolve) => {
     if (ms <= 0) resolve();
-    else setTimeout(resolve, ms).unref();
+    else setTimeout(resolve, ms);
   });
 
 interface IpGate {
