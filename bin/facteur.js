@@ -1,4 +1,8 @@
 #!/usr/bin/env node
 // The facteur command. `npm ci` (prepare) and `npm start` compile src/ to dist/.
-import { main } from '../dist/cli/main.js';
-main(process.argv.slice(2)).then((code) => { if (typeof code === 'number') process.exitCode = code; });
+// Durable delivery is fsync-bound: give libuv's thread pool room for many fsyncs in
+// flight (DESIGN.md performance notes). It must be set before the pool is first used,
+// hence before anything else is imported.
+process.env.UV_THREADPOOL_SIZE ??= '32';
+const { main } = await import('../dist/cli/main.js');
+process.exitCode = await main(process.argv.slice(2));

@@ -5,15 +5,19 @@ import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.js';
 import { pwCommand } from './commands/pw.js';
 import { userCommand } from './commands/user.js';
+import { queueCommand } from './commands/queue.js';
+import { serveCommand } from './commands/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('facteur')
     .description('A self-hosted mail server: SMTP, submission, Postfix restrictions, outbound queue, IMAP and POP3 over Maildir.')
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(serveCommand());
   program.addCommand(configCommand());
   program.addCommand(userCommand());
   program.addCommand(pwCommand());
+  program.addCommand(queueCommand());
   return program;
 }
 

@@ -209,6 +209,7 @@ export class Config {
       if (this.isRestrictionClass(name)) return { value: '', problems: [] };
       return { value: '', problems: [`undefined parameter $${name}`] };
     }
+    if (PARAMETER_INDEX.get(name)?.raw) return { value: raw.value, problems: [] };
     return this.expandText(raw.value, service, [...stack, name]);
   }
 

@@ -140,6 +140,10 @@ export function upgradeToTls(socket: Socket, context: SecureContext, timeoutMs =
       clearTimeout(timer);
       reject(err);
     });
+    tlsSocket.once('close', () => {
+      clearTimeout(timer);
+      reject(new Error('connection closed during the TLS handshake'));
+    });
   });
 }
 

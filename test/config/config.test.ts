@@ -158,3 +158,20 @@ describe('validation with file:line', () => {
     assert.match(unsupported.errors[0].message, /not supported by facteur/);
   });
 });
+
+describe('the configuration reference', () => {
+  it('docs/configuration.md is generated from the parameter table (run `npm run docs`)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { configurationReference } = await import('../../src/config/reference.js');
+    const onDisk = readFileSync(join(here, '../../docs/configuration.md'), 'utf8');
+    assert.equal(onDisk, configurationReference(), 'docs/configuration.md is out of date: run npm run docs');
+  });
+});
+
+describe('raw parameters', () => {
+  it('default_rbl_reply keeps its $rbl_* template variables unexpanded and without warnings', () => {
+    const c = Config.fromText('default_rbl_reply = $rbl_code Go away; $rbl_class [$rbl_what] is listed in $rbl_domain\n', 'f');
+    assert.deepEqual(c.diagnostics, []);
+    assert.equal(c.get('default_rbl_reply'), '$rbl_code Go away; $rbl_class [$rbl_what] is listed in $rbl_domain');
+  });
+});

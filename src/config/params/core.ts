@@ -13,7 +13,7 @@ export const CORE_PARAMS: ParamSpec[] = [
   { name: 'myorigin', type: 'string', default: '$myhostname', group: g, doc: 'The domain appended to unqualified addresses and used for MAILER-DAEMON.' },
   { name: 'mydestination', type: 'domains', default: '$myhostname, localhost.$mydomain, localhost', group: g, doc: 'Domains delivered locally (users by local part).' },
   { name: 'mynetworks', type: 'networks', default: '127.0.0.0/8 [::1]/128', group: g, doc: 'Trusted client networks for permit_mynetworks.', differs: 'Postfix derives it from mynetworks_style; facteur trusts loopback only.' },
-  { name: 'inet_protocols', type: 'enum', values: ['all', 'ipv4', 'ipv6', 'ipv4, ipv6'], default: 'all', group: g, doc: 'IP protocols used for outbound connections.' },
+  { name: 'inet_protocols', type: 'list', default: 'all', group: g, doc: 'IP protocols used for outbound connections.' },
   { name: 'dns_servers', type: 'list', default: '', group: g, doc: 'DNS servers as host[:port] (empty: the system resolver). Lets tests point facteur at a DNS server on loopback.' },
   { name: 'dns_timeout', type: 'time', unit: 's', default: '10s', group: g, doc: 'Timeout of one DNS query; a timeout is a temporary failure.' },
   { name: 'user_database', type: 'string', default: 'passwd-file:${data_directory}/users', group: g, doc: 'The user database: a Dovecot passwd-file (user@domain:{SCHEME}hash:uid:gid:gecos:home:shell:extra).' },

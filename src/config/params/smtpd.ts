@@ -29,7 +29,7 @@ export const SMTPD_PARAMS: ParamSpec[] = [
   { name: 'allow_untrusted_routing', type: 'bool', default: 'no', group: g, doc: 'Allow sender-specified routing (user%host@, user!host, @route:) from untrusted clients.' },
   { name: 'smtputf8_enable', type: 'bool', default: 'yes', group: g, doc: 'Offer SMTPUTF8 (RFC 6531).' },
   { name: 'smtpd_discard_ehlo_keywords', type: 'list', default: '', group: g, doc: 'EHLO keywords not to announce (e.g. chunking, pipelining).' },
-  { name: 'smtpd_reject_footer', type: 'string', default: '', group: g, doc: 'Text appended to 4xx/5xx replies.' },
+  { name: 'smtpd_reject_footer', type: 'string', raw: true, default: '', group: g, doc: 'Text appended to 4xx/5xx replies.' },
   { name: 'smtpd_authorized_xclient_hosts', type: 'networks', default: '', group: g, doc: 'Clients allowed to use XCLIENT (empty: none).' },
   { name: 'receive_override_options', type: 'list', default: '', group: g, doc: 'Postfix receive options; accepted for compatibility.' },
 ];

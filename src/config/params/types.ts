@@ -50,6 +50,11 @@ export interface ParamSpec {
   values?: readonly string[];
   min?: number;
   max?: number;
+  /**
+   * Postfix "raw" parameter: `$name` in it is a template variable filled at run time
+   * ($rbl_code, $client …), not a parameter reference; the value is never expanded.
+   */
+  raw?: boolean;
   /** Where facteur's default differs from Postfix's/Dovecot's on purpose, say why (shown in the reference). */
   differs?: string;
 }

@@ -51,7 +51,11 @@ export const DIRECTIVES: Record<string, DirectiveInfo> = {
   check_reverse_client_hostname_access: table,
   check_client_a_access: table,
   check_client_mx_access: table,
-  check_client_ns_access: table,
+  check_client_ns_access: { arg: 'table', unsupported: 'NS lookups are not available through the DNS resolver' },
+  check_reverse_client_hostname_a_access: table,
+  check_reverse_client_hostname_mx_access: table,
+  check_reverse_client_hostname_ns_access: { arg: 'table', unsupported: 'NS lookups are not available through the DNS resolver' },
+  check_sasl_access: table,
   reject_plaintext_session: none,
   // helo
   reject_invalid_helo_hostname: none,
@@ -64,7 +68,7 @@ export const DIRECTIVES: Record<string, DirectiveInfo> = {
   check_helo_access: table,
   check_helo_a_access: table,
   check_helo_mx_access: table,
-  check_helo_ns_access: table,
+  check_helo_ns_access: { arg: 'table', unsupported: 'NS lookups are not available through the DNS resolver' },
   // sender
   reject_unlisted_sender: none,
   reject_unknown_sender_domain: none,
@@ -77,7 +81,7 @@ export const DIRECTIVES: Record<string, DirectiveInfo> = {
   check_sender_access: table,
   check_sender_a_access: table,
   check_sender_mx_access: table,
-  check_sender_ns_access: table,
+  check_sender_ns_access: { arg: 'table', unsupported: 'NS lookups are not available through the DNS resolver' },
   // recipient / relay
   reject_unlisted_recipient: none,
   reject_unknown_recipient_domain: none,
@@ -91,7 +95,9 @@ export const DIRECTIVES: Record<string, DirectiveInfo> = {
   check_recipient_access: table,
   check_recipient_a_access: table,
   check_recipient_mx_access: table,
-  check_recipient_ns_access: table,
+  check_recipient_ns_access: { arg: 'table', unsupported: 'NS lookups are not available through the DNS resolver' },
+  // etrn
+  check_etrn_access: table,
   // known to Postfix, not (yet) implemented by facteur: a config error names them
   reject_unverified_sender: { arg: 'none', unsupported: 'address verification (verify(8)) is not implemented' },
   reject_unverified_recipient: { arg: 'none', unsupported: 'address verification (verify(8)) is not implemented' },

@@ -81,7 +81,25 @@ export interface AddressDirectory {
   classify(address: string): Promise<AddressClass>;
 }
 
-/** Per-connection policy state machine. */
+/**
+ * Per-connection policy state machine (src/smtp/policy/engine.ts implements it).
+ *
+ * How the session uses it:
+ *  - `connect` first: it fills `clientName`/`reverseClientName` when they are undefined
+ *    (leave them undefined so that a temporary DNS failure is known as such; or set both
+ *    from `resolveClientNames`). A rejection replaces the 220 greeting (smtpd_delay_reject
+ *    = no); then answer every command but QUIT with `503 5.7.0 Error: access denied for
+ *    name[ip]`.
+ *  - Set `heloName`/`protocol` before `helo`, `sender` before `mail`; when the verdict
+ *    rejects, do not keep the HELO name / the sender (Postfix does not).
+ *  - `state.pipelining` and the other fields are read when a restriction runs (also while
+ *    a `sleep N` is waiting), so keep updating the same object.
+ *  - Replies are Postfix's: send `code enhanced text` (parseReply/replyLine help); after a
+ *    verdict with `close`, send the reply and disconnect (421).
+ *  - An accepted verdict may carry `actions` (HOLD, DISCARD, REDIRECT, FILTER, PREPEND from
+ *    access tables): the latest verdict's actions are the transaction's actions so far.
+ *  - Call `reset` after RSET, after the end of a transaction and after MAIL is rejected.
+ */
 export interface PolicySession {
   /** At connection: with smtpd_delay_reject = no, client restrictions run here (the reply replaces the greeting). */
   connect(state: SmtpClientState): Promise<PolicyVerdict>;
@@ -92,6 +110,16 @@ export interface PolicySession {
   data(state: SmtpClientState): Promise<PolicyVerdict>;
   endOfData(state: SmtpClientState): Promise<PolicyVerdict>;
   vrfy(state: SmtpClientState, address: string): Promise<PolicyVerdict>;
+  /**
+   * ETRN domain: smtpd_etrn_restrictions (after the client and HELO lists with smtpd_delay_reject).
+   * Optional so that existing test doubles still type-check; the engine implements it.
+   */
+  etrn?(state: SmtpClientState, domain: string): Promise<PolicyVerdict>;
   /** RSET / new transaction: forget per-transaction state. */
   reset(): void;
+}
+
+/** What the server builds once per configuration and asks for one PolicySession per connection. */
+export interface Policy {
+  session(): PolicySession;
 }
