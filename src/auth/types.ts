@@ -21,14 +21,18 @@ export interface AuthRequest {
 
 export type AuthResult =
   | { ok: true; user: string }
-  /** `temporary`: a server-side problem (database unreadable …), answer 4xx / [SYS/TEMP]. */
-  | { ok: false; reason: string; temporary?: boolean };
+  /**
+   * `temporary`: a server-side problem (database unreadable …), answer 4xx / [SYS/TEMP].
+   * `user`: the login name that was tried, when known (Postfix logs it as sasl_username=).
+   */
+  | { ok: false; reason: string; temporary?: boolean; user?: string };
 
 /** One step of a server-side SASL exchange. Challenges and data are raw bytes (the protocol layer base64-encodes). */
 export type SaslStep =
   | { kind: 'challenge'; data: Buffer }
   | { kind: 'success'; user: string; /** final server data (SCRAM server-final-message) */ data?: Buffer }
-  | { kind: 'failure'; reason: string; temporary?: boolean };
+  /** `user`: the login name that was tried, when the exchange got that far (Dovecot's FAIL user=). */
+  | { kind: 'failure'; reason: string; temporary?: boolean; user?: string };
 
 export interface SaslServerExchange {
   readonly mechanism: string;

@@ -3,6 +3,8 @@
 // non-zero exit status.
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.js';
+import { pwCommand } from './commands/pw.js';
+import { userCommand } from './commands/user.js';
 import { queueCommand } from './commands/queue.js';
 import { serveCommand } from './commands/serve.js';
 
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(serveCommand());
   program.addCommand(configCommand());
+  program.addCommand(userCommand());
+  program.addCommand(pwCommand());
   program.addCommand(queueCommand());
   return program;
 }

@@ -7,6 +7,7 @@ export const AUTH_PARAMS: ParamSpec[] = [
   { name: 'smtpd_sasl_auth_enable', type: 'bool', default: 'no', group: g, doc: 'Offer SMTP AUTH (the submission services turn it on).' },
   { name: 'smtpd_sasl_type', type: 'enum', values: ['facteur', 'dovecot'], default: 'facteur', group: g, doc: 'facteur: the built-in auth service; dovecot: ask the Dovecot auth socket at smtpd_sasl_path (facteur\'s own socket path means the built-in service).' },
   { name: 'smtpd_sasl_path', type: 'string', default: 'private/auth', group: g, doc: 'Dovecot auth socket for smtpd_sasl_type = dovecot: relative to $queue_directory, absolute, or inet:host:port.' },
+  { name: 'smtpd_sasl_service', type: 'string', default: 'smtp', group: g, doc: 'service= name smtpd sends to a Dovecot auth server (smtpd_sasl_type = dovecot).' },
   { name: 'smtpd_sasl_authenticated_header', type: 'bool', default: 'no', group: g, doc: 'Add (Authenticated sender: USER) to the Received: header.' },
   { name: 'smtpd_sasl_security_options', type: 'list', default: 'noanonymous', group: g, doc: 'SASL mechanism restrictions (noanonymous, noplaintext).' },
   { name: 'smtpd_sasl_tls_security_options', type: 'list', default: '$smtpd_sasl_security_options', group: g, doc: 'SASL mechanism restrictions on TLS sessions.' },
