@@ -115,7 +115,8 @@ describe('facteur user', () => {
       assert.equal((await svc.verifyPassword('erin@example.test', 'erin-secret', req)).ok, false);
       await runCli(['user', 'add', 'erin@example.test', '--password-stdin', '--data', d], 'erin-secret\n');
       const before = reloads;
-      for (let i = 0; i < 200 && reloads === before; i++) await new Promise((r) => setTimeout(r, 10));
+      // the watcher is asynchronous: give a loaded machine time (this bounds the wait, it does not assert a duration)
+      for (const deadline = Date.now() + 20_000; reloads === before && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
       assert.ok(reloads > before, 'the watcher noticed the new file');
       assert.deepEqual(await svc.verifyPassword('erin@example.test', 'erin-secret', req), { ok: true, user: 'erin@example.test' });
       assert.equal(users.lookup('erin@example.test')!.home, join(d, 'mail/example.test/erin'));
