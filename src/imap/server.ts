@@ -1,11 +1,10 @@
 // The IMAP service entry point: `createImapHandler(deps)` gives the server assembly a
 // ConnectionHandler (src/server/connection.ts) for the imap and imaps listeners.
-import { readFileSync } from 'node:fs';
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { AuthService, UserDatabase } from '../auth/types.js';
-import type { Config, NetworkItem } from '../config/config.js';
-import { cidrContains, parseCidr, type Cidr } from '../config/values.js';
+import { isSecuredConnection } from '../auth/secured.js';
+import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
 import type { ConnectionHandler, ConnectionInfo, SessionHandle } from '../server/connection.js';
 import { upgradeToTls, type TlsProvider } from '../server/tls.js';
@@ -35,28 +34,6 @@ export interface ImapDeps {
 
 const log = logger('imap');
 
-function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
-}
-
-function trustedNetworks(items: NetworkItem[]): Cidr[] {
-  const out: Cidr[] = [];
-  for (const it of items) {
-    if (it.kind === 'cidr') out.push(it.cidr);
-    else if (it.kind === 'file') {
-      try {
-        for (const line of readFileSync(it.path, 'utf8').split('\n')) {
-          const t = line.replace(/#.*/, '').trim();
-          if (t) out.push(parseCidr(t));
-        }
-      } catch (e) {
-        log.warn(`cannot read login_trusted_networks file ${it.path}`, { error: e });
-      }
-    } else log.warn(`login_trusted_networks: lookup tables are not supported, ignoring ${it.table.text}`);
-  }
-  return out;
-}
-
 /** "Sent=\Sent" list → storage name (modified UTF-7) → attribute. */
 export function specialUseMap(items: readonly string[]): Map<string, string> {
   const m = new Map<string, string>();
@@ -77,12 +54,7 @@ export function createImapHandler(deps: ImapDeps): ConnectionHandler {
   return (socket: Socket | TLSSocket, info: ConnectionInfo): SessionHandle => {
     const view = deps.config.view(info.service);
     const remoteIp = info.remoteAddress;
-    const trusted = trustedNetworks(view.networks('login_trusted_networks'));
-    const secured =
-      info.implicitTls ||
-      isLoopback(remoteIp) ||
-      (isIP(remoteIp) !== 0 && remoteIp === info.localAddress) ||
-      trusted.some((c) => cidrContains(c, remoteIp));
+    const secured = isSecuredConnection(view, { remoteIp, localIp: info.localAddress, tls: info.implicitTls });
     const tlsProvider = deps.tls;
     const settings: SessionSettings = {
       auth: deps.auth,

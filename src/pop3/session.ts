@@ -4,9 +4,9 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { isSecuredConnection } from '../auth/secured.js';
 import type { AuthRequest, AuthService, SaslServerExchange } from '../auth/types.js';
 import type { ConfigView } from '../config/config.js';
-import { cidrContains } from '../config/values.js';
 import { Logger, logger } from '../log.js';
 import type { ConnectionInfo, SessionHandle } from '../server/connection.js';
 import { upgradeToTls, type TlsProvider } from '../server/tls.js';
@@ -29,12 +29,9 @@ const MAX_BAD_COMMANDS = 20;
 
 type State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE' | 'CLOSED';
 
-/** Dovecot 2.3: a connection is secured if it is TLS, or from the server's own address/loopback, or from login_trusted_networks. */
+/** Dovecot 2.3's "secured" connection (TLS, loopback, same address as the server, login_trusted_networks). */
 export function isSecured(config: ConfigView, info: { remoteAddress: string; localAddress: string }, tls: boolean): boolean {
-  if (tls) return true;
-  const ip = info.remoteAddress;
-  if (ip === info.localAddress || ip === '::1' || ip.startsWith('127.')) return true;
-  return config.networks('login_trusted_networks').some((n) => n.kind === 'cidr' && cidrContains(n.cidr, ip));
+  return isSecuredConnection(config, { remoteIp: info.remoteAddress, localIp: info.localAddress, tls });
 }
 
 export function startPop3Session(socket: Socket | TLSSocket, info: ConnectionInfo, deps: Pop3Deps): SessionHandle {

@@ -1,18 +1,14 @@
 // smtp_sasl_password_maps: credentials for the relayhost, `[host]:port user:password`
 // per line (postconf(5), SASL_README "Enabling SASL authentication in the Postfix SMTP
-// client"). Reads texthash:/hash:/btree:/lmdb: tables from their source file.
-// Until the lookup-table room (src/maps/) lands, this one small reader does it; it
-// should then be replaced by a call to the shared map lookup.
-import { readFile } from 'node:fs/promises';
+// client"), looked up in any table type src/maps knows.
 import type { TableRef } from '../../config/values.js';
+import { openTable, type TableCache } from '../../maps/index.js';
 import type { NextHop } from './types.js';
 
 export interface SaslCredentials {
   user: string;
   password: string;
 }
-
-const SOURCE_TYPES = new Set(['texthash', 'hash', 'btree', 'lmdb', 'cdb']);
 
 /** Parse a postmap source file: `key value`, `#` comments, leading-whitespace continuations. */
 export function parseTableSource(text: string): Map<string, string> {
@@ -42,18 +38,16 @@ export function credentialKeys(hop: NextHop): string[] {
   return [...new Set(keys.map((k) => k.toLowerCase()))];
 }
 
-export async function lookupCredentials(tables: TableRef[], hop: NextHop): Promise<SaslCredentials | undefined> {
-  for (const t of tables) {
-    if (!SOURCE_TYPES.has(t.type)) continue;
-    let text: string;
-    try {
-      text = await readFile(t.name, 'utf8');
-    } catch {
-      continue;
-    }
-    const map = parseTableSource(text);
+export async function lookupCredentials(tables: TableRef[], hop: NextHop, cache?: TableCache): Promise<SaslCredentials | undefined> {
+  for (const ref of tables) {
+    const table = openTable(ref, { cache });
     for (const k of credentialKeys(hop)) {
-      const v = map.get(k);
+      let v: string | undefined;
+      try {
+        v = await table.lookup(k);
+      } catch {
+        break; // an unreadable table is reported by `config check`; try the next one
+      }
       if (v === undefined) continue;
       const i = v.indexOf(':');
       return i < 0 ? { user: v, password: '' } : { user: v.slice(0, i), password: v.slice(i + 1) };

@@ -7,7 +7,8 @@
 import { SmtpClientError, type SmtpClientConnection, type TlsInfo } from './connection.js';
 import { downgradeTo7bit } from './downgrade.js';
 import { replyStatus, replyText, parseEhlo, type SmtpReply } from './reply.js';
-import { chooseMechanism, loginResponse, plainInitialResponse } from './sasl.js';
+import { createSaslClient } from '../../auth/sasl-client.js';
+import { chooseMechanism } from './sasl.js';
 import type { SaslCredentials } from './passwords.js';
 import type { OutboundMessage, RecipientResult } from './types.js';
 import { orcptParam, xtextEncode } from './xtext.js';
@@ -171,14 +172,12 @@ export class SmtpClientSession {
     }
     const t = this.settings.timeouts.helo;
     const { user, password } = sasl.credentials;
-    let r: SmtpReply;
-    if (mech === 'PLAIN') {
-      r = await this.conn.command(`AUTH PLAIN ${plainInitialResponse(user, password)}`, t, 'authenticating');
-    } else {
-      r = await this.conn.command('AUTH LOGIN', t, 'authenticating');
-      for (let i = 0; i < 2 && r.code === 334; i++) {
-        r = await this.conn.command(loginResponse(r.lines[0].slice(4).trim(), user, password), t, 'authenticating');
-      }
+    const client = createSaslClient(mech!, { username: user, password })!;
+    const initial = client.initialResponse();
+    let r: SmtpReply = await this.conn.command(initial ? `AUTH ${mech} ${initial.length ? initial.toString('base64') : '='}` : `AUTH ${mech}`, t, 'authenticating');
+    for (let i = 0; i < 4 && r.code === 334; i++) {
+      const challenge = Buffer.from(r.lines[0].slice(4).trim(), 'base64');
+      r = await this.conn.command((await client.respond(challenge)).toString('base64'), t, 'authenticating');
     }
     if (r.code !== 235) {
       // smtp_sasl_auth_soft_bounce = yes: an authentication failure is retried, never bounced
