@@ -95,6 +95,8 @@ export class SmtpSession {
   private junk = 0;
   private accessDenied: SmtpReply | undefined;
   private illPipelining = false;
+  /** RFC 3207 §4.2: after STARTTLS the client must start over with EHLO. */
+  private needHeloAfterTls = false;
   private ended = false;
   private idle = false;
   private shutdownReason: string | undefined;
@@ -478,6 +480,7 @@ export class SmtpSession {
     tlsSocket.on('error', (err) => log.debug(`TLS error from ${this.namaddr}: ${err.message}`, { session: this.info.id }));
     this.reader.attach(tlsSocket);
     this.state.tls = true;
+    this.needHeloAfterTls = true;
     this.tlsInfo = describeTlsSocket(tlsSocket);
     log.info(`${this.namaddr}: TLS established: ${this.tlsInfo.protocol} with cipher ${this.tlsInfo.cipher} (${this.tlsInfo.useBits}/${this.tlsInfo.algBits} bits)`, {
       session: this.info.id,
@@ -555,7 +558,7 @@ export class SmtpSession {
   }
 
   private async mailCmd(c: Command): Promise<boolean> {
-    if (this.s.heloRequired && !this.helo) {
+    if ((this.s.heloRequired || this.needHeloAfterTls) && !this.helo) {
       await this.send(reply(503, '5.5.1', 'Error: send HELO/EHLO first'));
       return false;
     }
