@@ -155,13 +155,20 @@ export class DeliveryBatch {
       const maildirs = this.opts.recipients.map((r, i) => ({ r, i })).filter(({ r }) => r.target.kind === 'maildir');
       // at most 16 copies in flight: bounded fds, and enough to overlap fsyncs
       let next = 0;
+      let failure: unknown;
       const worker = async () => {
-        while (next < maildirs.length) {
+        while (next < maildirs.length && failure === undefined) {
           const { r, i } = maildirs[next++];
-          this.prepared.push(await this.prepareMaildir(r, i));
+          try {
+            this.prepared.push(await this.prepareMaildir(r, i));
+          } catch (err) {
+            failure ??= err;
+          }
         }
       };
+      // every copy in flight has settled before a rollback looks at what was prepared
       await Promise.all(Array.from({ length: Math.min(16, maildirs.length) }, worker));
+      if (failure !== undefined) throw failure;
       const mboxes = this.opts.recipients.filter((r) => r.target.kind === 'mbox').sort((a, b) => (a.target.path < b.target.path ? -1 : 1));
       for (const r of mboxes) this.prepared.push(await this.prepareMbox(r));
     } catch (err) {

@@ -94,6 +94,7 @@ export class RecipientResolver implements AddressDirectory {
   private readonly virtualAliases: LoadedTable[];
   private readonly localIps: Set<string>;
   readonly myorigin: string;
+  private readonly mydomain: string;
   private readonly delimiter: string;
 
   constructor(opts: ResolverOptions) {
@@ -109,6 +110,7 @@ export class RecipientResolver implements AddressDirectory {
     this.virtualAliases = v.tables('virtual_alias_maps').map((t) => openTable(t, 'map'));
     this.myorigin = normalizeDomain(v.get('myorigin') || v.get('myhostname'));
     this.delimiter = v.get('recipient_delimiter');
+    this.mydomain = normalizeDomain(v.get('mydomain'));
     const ips = opts.localAddresses ?? Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
     this.localIps = new Set([...ips, '127.0.0.1', '::1'].map((a) => a.toLowerCase()));
   }
@@ -267,7 +269,12 @@ export class RecipientResolver implements AddressDirectory {
 
   /** A user of a local domain: by local part, else by local@domain. */
   private userMailbox(user: string, domain: string, deliveredTo: string, targets: MailboxTarget[]): boolean {
-    const entry = this.users.lookup(user) ?? this.users.lookup(`${user}@${domain}`);
+    // a user database of user@domain names serves the local domains too (myorigin, mydomain)
+    const entry =
+      this.users.lookup(user) ??
+      this.users.lookup(`${user}@${domain}`) ??
+      this.users.lookup(`${user}@${this.myorigin}`) ??
+      (this.mydomain ? this.users.lookup(`${user}@${this.mydomain}`) : undefined);
     if (!entry) return false;
     targets.push(this.mailboxFor(entry, deliveredTo));
     return true;

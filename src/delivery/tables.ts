@@ -20,6 +20,7 @@ class FileTable implements LoadedTable {
   private entries = new Map<string, string[]>();
   private mtimeMs = -1;
   private checkedAt = 0;
+  private lastError: TableError | undefined;
 
   constructor(
     readonly path: string,
@@ -30,7 +31,10 @@ class FileTable implements LoadedTable {
 
   private refresh(force = false): void {
     const now = Date.now();
-    if (!force && now - this.checkedAt < 1000) return;
+    if (!force && now - this.checkedAt < 1000) {
+      if (this.lastError) throw this.lastError;
+      return;
+    }
     this.checkedAt = now;
     let mtime: number;
     try {
@@ -39,8 +43,10 @@ class FileTable implements LoadedTable {
       if (this.mtimeMs !== -2) log.warn(`cannot read table ${this.path}: ${(err as Error).message}`);
       this.mtimeMs = -2;
       this.entries = new Map();
-      throw new TableError(`${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      this.lastError = new TableError(`${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw this.lastError;
     }
+    this.lastError = undefined;
     if (mtime === this.mtimeMs) return;
     const text = readFileSync(this.path, 'utf8');
     this.entries = this.kind === 'aliases' ? parseAliases(text, this.path) : parseMap(text);

@@ -10,7 +10,7 @@ import type { AuthRequest, AuthResult, AuthService, SaslServerExchange, SaslStep
 import { Config } from '../../src/config/config.js';
 import type { ServiceName } from '../../src/config/params/types.js';
 import { LocalDelivery } from '../../src/delivery/agent.js';
-import { addLogSink, type LogRecord } from '../../src/log.js';
+import { addLogSink, setLogLevel, setLogSinks, type LogRecord } from '../../src/log.js';
 import type { OutboundQueue, QueueEnvelope, QueueFileWriter } from '../../src/queue/types.js';
 import type { ConnectionInfo } from '../../src/server/connection.js';
 import { ensureSelfSigned, TlsProvider } from '../../src/server/tls.js';
@@ -190,6 +190,10 @@ export class FakeAuth implements AuthService {
     return false;
   }
 }
+
+// tests read log lines from memory; FACTEUR_TEST_LOG=1 also prints them
+setLogLevel('info');
+setLogSinks(process.env.FACTEUR_TEST_LOG === '1' ? [(_r, line) => process.stderr.write(line + '\n')] : []);
 
 let tlsFiles: { cert: string; key: string } | undefined;
 export function testCertificate(): { cert: string; key: string } {
