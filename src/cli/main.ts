@@ -3,6 +3,7 @@
 // non-zero exit status.
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.js';
+import { migrateCommand } from './commands/migrate.js';
 
 export function buildProgram(): Command {
   const program = new Command('facteur')
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(configCommand());
+  program.addCommand(migrateCommand());
   return program;
 }
 

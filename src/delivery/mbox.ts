@@ -194,3 +194,131 @@ export class MboxAppend {
     }
   }
 }
+
+/** One message read from an mbox: the `From ` line, its bytes (unquoted), its Status flags. */
+export interface MboxMessage {
+  fromLine: string;
+  /** The date of the `From ` line, when it parses. */
+  date: Date | undefined;
+  content: Buffer[];
+  size: number;
+}
+
+const NEWLINE = Buffer.from('\n');
+const MONTH_INDEX: Record<string, number> = Object.fromEntries(MONTHS.map((m, i) => [m, i]));
+
+/** `From sender Sat Nov 28 23:21:26 2026` (asctime, optionally with a zone before the year or after it). */
+export function parseFromLineDate(line: string): Date | undefined {
+  const m = /(\w{3}) +(\w{3}) +(\d{1,2}) +(\d{1,2}):(\d\d)(?::(\d\d))? +(?:([A-Z]{2,5}|[+-]\d{4}) +)?(\d{4})(?: +([+-]\d{4}))?\s*$/.exec(line);
+  if (!m) return undefined;
+  const month = MONTH_INDEX[m[2]];
+  if (month === undefined) return undefined;
+  const zone = m[7] ?? m[9];
+  const [y, d, h, mi, s] = [Number(m[8]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0)];
+  if (zone && /^[+-]\d{4}$/.test(zone)) {
+    const off = (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3))) * (zone[0] === '-' ? -1 : 1);
+    return new Date(Date.UTC(y, month, d, h, mi, s) - off * 60_000);
+  }
+  if (zone === 'UTC' || zone === 'GMT') return new Date(Date.UTC(y, month, d, h, mi, s));
+  // asctime() is local time
+  return new Date(y, month, d, h, mi, s);
+}
+
+/**
+ * Streaming mbox splitter: a `From ` line at the start of the file or after an empty line
+ * starts a message; the empty line before it belongs to the mbox, not the message. Lines
+ * matching /^>+From / lose one `>` (mboxrd; with `mboxo` only `>From ` is unquoted).
+ * Memory is bounded by one line: whole messages are never held.
+ */
+export class MboxReader {
+  private carry: Buffer | undefined;
+  private current: MboxMessage | undefined;
+  private pendingBlank = false;
+  private atStart = true;
+  private sawAny = false;
+
+  constructor(
+    private readonly onMessage: (m: MboxMessage) => Promise<void>,
+    private readonly onLine: (m: MboxMessage, line: Buffer) => Promise<void> | void,
+    private readonly variant: 'mboxrd' | 'mboxo' = 'mboxrd',
+  ) {}
+
+  async push(chunk: Buffer): Promise<void> {
+    let data = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    this.carry = undefined;
+    let pos = 0;
+    for (;;) {
+      const lf = data.indexOf(0x0a, pos);
+      if (lf < 0) break;
+      const p = this.line(data.subarray(pos, lf + 1));
+      if (p) await p;
+      pos = lf + 1;
+    }
+    if (pos < data.length) this.carry = Buffer.from(data.subarray(pos));
+    data = Buffer.alloc(0);
+  }
+
+  /** Returns a promise only when a callback had to wait (most lines are handled synchronously). */
+  private line(l: Buffer): Promise<void> | void {
+    const isBlank = l.length === 1 || (l.length === 2 && l[0] === 0x0d);
+    const isFrom = l.length >= 5 && l[0] === 0x46 && l.subarray(0, 5).toString('latin1') === 'From ';
+    if (isFrom && (this.atStart || this.pendingBlank)) {
+      const prev = this.current;
+      this.pendingBlank = false;
+      this.atStart = false;
+      this.sawAny = true;
+      const text = l.toString('latin1').replace(/\r?\n$/, '');
+      this.current = { fromLine: text, date: parseFromLineDate(text), content: [], size: 0 };
+      return prev ? this.onMessage(prev) : undefined;
+    }
+    this.atStart = false;
+    if (!this.current) {
+      if (!isBlank) throw new Error('not an mbox file: it does not start with a "From " line');
+      return;
+    }
+    const cur = this.current;
+    let held: Promise<void> | void = undefined;
+    if (this.pendingBlank) {
+      // the held-back empty line was message content after all
+      held = this.onLine(cur, NEWLINE);
+      this.pendingBlank = false;
+    }
+    if (isBlank) {
+      this.pendingBlank = true;
+      return held;
+    }
+    let out = l;
+    if (l[0] === 0x3e) {
+      const text = l.subarray(0, Math.min(l.length, 80)).toString('latin1');
+      if (this.variant === 'mboxrd' ? /^>+From /.test(text) : /^>From /.test(text)) out = l.subarray(1);
+    }
+    if (held) return held.then(() => this.onLine(cur, out));
+    return this.onLine(cur, out);
+  }
+
+  async end(): Promise<void> {
+    if (this.carry && this.carry.length > 0) {
+      const c = this.carry;
+      this.carry = undefined;
+      await this.line(c);
+    }
+    if (this.current) {
+      if (this.pendingBlank && !this.sawAny) await this.onLine(this.current, Buffer.from('\n'));
+      await this.onMessage(this.current);
+      this.current = undefined;
+    }
+  }
+}
+
+/** Maildir flags from mbox Status:/X-Status: (R seen, O old; A answered, F flagged, T draft, D deleted). */
+export function statusFlags(status: string | undefined, xstatus: string | undefined): { flags: string; old: boolean } {
+  const f = new Set<string>();
+  const s = status ?? '';
+  const x = xstatus ?? '';
+  if (s.includes('R')) f.add('S');
+  if (x.includes('A')) f.add('R');
+  if (x.includes('F')) f.add('F');
+  if (x.includes('T')) f.add('D');
+  if (x.includes('D')) f.add('T');
+  return { flags: [...f].sort().join(''), old: s.includes('O') || s.includes('R') };
+}
