@@ -11,7 +11,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { externalAddress } from '../mail/smtp-address.js';
-import { ensureMaildir, moveToNew, openTmpFile, publishNew, SizeCounter, syncDirectory } from '../store/maildir/deliver.js';
+import { ensureMaildir, moveToNew, openTmpFile, publishNew, SizeCounter, syncDirectory, writeTmpFile } from '../store/maildir/deliver.js';
 import { mboxFromLine, MboxAppend, MboxrdQuoter } from './mbox.js';
 import type { MailboxTarget } from './resolve.js';
 
@@ -191,6 +191,16 @@ export class DeliveryBatch {
       return { recipient: r, kind: 'maildir', root: s.root, base: s.base, tmpPath: s.path, size, vsize };
     }
     await ensureMaildir(t.path, t);
+    if (!this.spill) {
+      // the common case: the whole message is in memory, one durable write
+      try {
+        const tmp = await writeTmpFile(t.path, Buffer.concat([prefix, ...this.chunks]), t, this.opts.fsync);
+        return { recipient: r, kind: 'maildir', root: t.path, base: tmp.base, tmpPath: tmp.path, size, vsize };
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        throw new DeliveryError(`${t.path}: ${e.message}`, e.code ?? 'EIO', r);
+      }
+    }
     const tmp = await openTmpFile(t.path, t);
     const p: Prepared = { recipient: r, kind: 'maildir', root: t.path, base: tmp.base, tmpPath: tmp.path, size, vsize };
     try {

@@ -87,20 +87,31 @@ function pad(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
+let zoneFormatter: Intl.DateTimeFormat | undefined;
+const zoneNames = new Map<number, string | undefined>();
+
+/** The local time zone's abbreviation (`UTC`, `CET`) at this offset, when Intl gives a plain one. */
+function zoneName(d: Date, offsetMin: number): string | undefined {
+  if (zoneNames.has(offsetMin)) return zoneNames.get(offsetMin);
+  let name: string | undefined;
+  try {
+    zoneFormatter ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+    name = zoneFormatter.formatToParts(d).find((p) => p.type === 'timeZoneName')?.value;
+  } catch {
+    name = undefined;
+  }
+  if (zoneNames.size > 8) zoneNames.clear();
+  zoneNames.set(offsetMin, name);
+  return name;
+}
+
 /** RFC 5322 date as Postfix's mail_date(): `Sat, 28 Nov 2026 23:21:26 +0000 (UTC)` in local time. */
 export function mailDate(d: Date, timeZone?: string): string {
   const offsetMin = -d.getTimezoneOffset();
   const sign = offsetMin >= 0 ? '+' : '-';
   const abs = Math.abs(offsetMin);
   const zone = `${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`;
-  let name = timeZone;
-  if (name === undefined) {
-    try {
-      name = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value;
-    } catch {
-      name = undefined;
-    }
-  }
+  const name = timeZone ?? zoneName(d, offsetMin);
   const comment = name && /^[A-Za-z]+$/.test(name) ? ` (${name})` : '';
   return `${DAYS[d.getDay()]}, ${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}${comment}`;
 }

@@ -3,7 +3,7 @@
 // `<sec>.M<usec>P<pid>Q<n>.<host>,S=<size>,W=<vsize>`, fsync new/. The directory fsyncs of
 // concurrent deliveries into one folder are grouped (one fsync covers every rename made
 // before it started), which is where a busy MX spends its time (DESIGN.md performance notes).
-import { promises as fsp } from 'node:fs';
+import { close, constants, open, promises as fsp, write } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,45 @@ export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promi
       }
       throw err;
     }
+  }
+}
+
+/**
+ * Write a whole small message into `root/tmp/` in one go: O_EXCL for a unique name, O_DSYNC so
+ * that the write itself is durable (one system call less than write + fdatasync). Uses plain file
+ * descriptors: no FileHandle bookkeeping on the hot path of a busy MX.
+ */
+export async function writeTmpFile(root: string, data: Buffer, owner: MaildirOwner = {}, durable = true): Promise<{ base: string; path: string }> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (durable ? constants.O_DSYNC : 0);
+  for (let attempt = 0; ; attempt++) {
+    const base = uniqueMaildirName();
+    const path = join(root, 'tmp', base);
+    let fd: number;
+    try {
+      fd = await new Promise<number>((res, rej) => open(path, flags, 0o600, (err, f) => (err ? rej(err) : res(f))));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && attempt < 5) continue;
+      if (code === 'ENOENT' && attempt === 0) {
+        forgetMaildir(root);
+        await ensureMaildir(root, owner);
+        continue;
+      }
+      throw err;
+    }
+    try {
+      if (canChown(owner)) await fsp.chown(path, owner.uid!, owner.gid ?? -1);
+      let off = 0;
+      while (off < data.length) {
+        off += await new Promise<number>((res, rej) => write(fd, data, off, data.length - off, off, (err, n) => (err ? rej(err) : res(n))));
+      }
+    } catch (err) {
+      await new Promise((r) => close(fd, () => r(undefined)));
+      await fsp.unlink(path).catch(() => undefined);
+      throw err;
+    }
+    await new Promise<void>((res, rej) => close(fd, (err) => (err ? rej(err) : res())));
+    return { base, path };
   }
 }
 
