@@ -43,6 +43,7 @@ describe('base.transcript (Postfix 3.7, tutorial configuration)', () => {
     'null_sender_delivery',
     'auth_plain_relay',
     'auth_plain_no_initial',
+    'auth_login_ok',
   ]) {
     it(id, () => replay(srv.port, probe(base, id)));
   }

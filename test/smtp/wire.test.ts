@@ -257,3 +257,92 @@ describe('line limits, BDAT, timeouts, connection limits', () => {
     await c.waitClose();
   });
 });
+
+describe('message limits, EHLO keyword discarding, VRFY, AUTH replies, unauthorized pipelining', () => {
+  it('header_size_limit and hopcount_limit', async () => {
+    const srv = await startServer({ params: { header_size_limit: '1000', hopcount_limit: '3' } });
+    try {
+      const c = await RawClient.connect(srv.port);
+      await c.cmd('EHLO client.test');
+      await transaction(c);
+      c.write(`Subject: x\r\nX-Big: ${'h'.repeat(2000)}\r\n\r\nbody\r\n.\r\n`);
+      assert.equal((await c.reply()).join(), '552 5.3.4 Error: message header too long');
+      await transaction(c);
+      c.write('Received: a\r\nReceived: b\r\nReceived: c\r\nReceived: d\r\n\r\nloop\r\n.\r\n');
+      assert.equal((await c.reply()).join(), '554 5.4.0 Error: too many hops');
+      await transaction(c);
+      c.write('Received: a\r\nReceived: b\r\nReceived: c\r\n\r\nthree hops are fine\r\n.\r\n');
+      assert.match((await c.reply()).join(), /^250 /);
+      c.close();
+      assert.equal(srv.newFiles('alice').length, 1);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('smtpd_discard_ehlo_keywords; BDAT without CHUNKING hangs up; VRFY disabled', async () => {
+    const srv = await startServer({ params: { smtpd_discard_ehlo_keywords: 'chunking, pipelining, dsn', disable_vrfy_command: 'yes' } });
+    try {
+      const c = await RawClient.connect(srv.port);
+      const ehlo = (await c.cmd('EHLO client.test')).map((l) => l.slice(4));
+      assert.deepEqual(ehlo, ['mail.example.test', 'SIZE 10240000', 'ETRN', 'STARTTLS', 'AUTH PLAIN LOGIN', 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8']);
+      assert.equal(await c.cmd1('VRFY alice'), '502 5.5.1 VRFY command is disabled');
+      assert.equal(await c.cmd1('MAIL FROM:<a@remote.test> RET=FULL'), '501 5.7.1 DSN support is disabled');
+      assert.equal(await c.cmd1('BDAT 10 LAST'), '521 5.5.1 Error: command not implemented');
+      await c.waitClose();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('AUTH: syntax, unknown mechanism, cancel, failure, success, already authenticated, encryption required', async () => {
+    const srv = await startServer({ params: { mynetworks: '127.0.0.1/32' } });
+    try {
+      const c = await RawClient.connect(srv.port);
+      assert.equal(await c.cmd1('AUTH PLAIN'), '503 5.5.1 Error: send HELO/EHLO first');
+      await c.cmd('EHLO client.test');
+      assert.equal(await c.cmd1('AUTH'), '501 5.5.4 Syntax: AUTH mechanism');
+      assert.equal(await c.cmd1('AUTH CRAM-MD5'), '504 5.5.4 Unsupported authentication mechanism');
+      assert.equal(await c.cmd1('AUTH PLAIN'), '334 ');
+      assert.equal(await c.cmd1('*'), '501 5.7.0 Authentication aborted');
+      assert.equal(await c.cmd1('AUTH PLAIN !!!notbase64'), '501 5.5.2 Invalid base64 data in initial response');
+      assert.equal(await c.cmd1(`AUTH PLAIN ${Buffer.from('\0alice\0wrong').toString('base64')}`), '535 5.7.8 Error: authentication failed: (reason unavailable)');
+      assert.equal(await c.cmd1('AUTH LOGIN'), '334 VXNlcm5hbWU6');
+      assert.equal(await c.cmd1(Buffer.from('alice').toString('base64')), '334 UGFzc3dvcmQ6');
+      assert.equal(await c.cmd1(Buffer.from('alice-secret').toString('base64')), '235 2.7.0 Authentication successful');
+      assert.equal(await c.cmd1('AUTH PLAIN AGFsaWNlAGFsaWNlLXNlY3JldA=='), '503 5.5.1 Error: already authenticated');
+      assert.equal(await c.cmd1('MAIL FROM:<alice@example.test>'), '250 2.1.0 Ok');
+      assert.equal(await c.cmd1('RCPT TO:<bob@example.test>'), '250 2.1.5 Ok');
+      c.close();
+      assert.ok(srv.logs.some((l) => /warning: unknown\[127\.0\.0\.1\]: SASL PLAIN authentication failed: \(reason unavailable\)/.test(l)));
+      assert.ok(srv.logs.some((l) => / client=localhost\[127\.0\.0\.1\], sasl_method=LOGIN, sasl_username=alice$/.test(l)));
+    } finally {
+      await srv.close();
+    }
+    const s2 = await startServer({ params: { smtpd_tls_auth_only: 'yes' } });
+    try {
+      const c = await RawClient.connect(s2.port);
+      const ehlo = await c.cmd('EHLO client.test');
+      assert.ok(!ehlo.some((l) => l.includes('AUTH')), 'no AUTH before TLS');
+      assert.equal(await c.cmd1('AUTH PLAIN AGFsaWNlAGFsaWNlLXNlY3JldA=='), '538 5.7.11 Encryption required for requested authentication mechanism');
+      await c.startTls();
+      assert.ok((await c.cmd('EHLO client.test')).includes('250-AUTH PLAIN LOGIN'));
+      c.close();
+    } finally {
+      await s2.close();
+    }
+  });
+
+  it('smtpd_forbid_unauth_pipelining disconnects a client that pipelines after HELO', async () => {
+    const srv = await startServer({ params: { smtpd_forbid_unauth_pipelining: 'yes' } });
+    try {
+      const c = await RawClient.connect(srv.port);
+      await c.cmd('HELO client.test');
+      c.write('MAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n');
+      assert.equal((await c.reply()).join(), '554 5.5.0 Error: SMTP protocol synchronization');
+      await c.waitClose();
+    } finally {
+      await srv.close();
+    }
+  });
+});
