@@ -129,3 +129,19 @@ except smtplib.SMTPAuthenticationError as e:
     assert.deepEqual(stdout.trim().split('\n'), ['235', '235', '535 5.7.8 Error: authentication failed: (reason unavailable)']);
   });
 });
+
+describe('submissions (implicit TLS, RFC 8314)', () => {
+  it('nodemailer with secure: true, AUTH PLAIN, ESMTPSA with the TLS comment', async () => {
+    const srv = await startServer({ service: 'submissions', implicitTls: true, params: { smtpd_sasl_authenticated_header: 'yes' } });
+    try {
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port: srv.port, secure: true, auth: { user: 'alice', pass: 'alice-secret' }, tls: { rejectUnauthorized: false } });
+      const info = await t.sendMail({ from: 'alice@example.test', to: 'bob@example.test', subject: 'via 465', text: 'hi' });
+      t.close();
+      assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
+      const stored = srv.readNew('bob')[0].toString();
+      assert.match(stored, /\n\t\(using TLSv1\.3 with cipher TLS_\w+ \(\d+\/\d+ bits\)\)\n\t\(No client certificate requested\)\n\t\(Authenticated sender: alice\)\n\tby mail\.example\.test \(facteur\) with ESMTPSA id [0-9A-F]+\n\tfor <bob@example\.test>; /);
+    } finally {
+      await srv.close();
+    }
+  });
+});
