@@ -22,7 +22,7 @@ import { upgradeToTls, type TlsProvider } from '../server/tls.js';
 import { looksLikeHeader, parseCommand, parseEnvelopeArgument, splitWords, type Command } from './protocol/command.js';
 import { CrlfToLf, SmtpReader, type ContentSink } from './protocol/reader.js';
 import { formatLines, formatReply, reply, type SmtpReply } from './protocol/reply.js';
-import type { PolicySession, PolicyVerdict, SmtpClientState } from './policy/types.js';
+import type { PolicyActions, PolicySession, PolicyVerdict, SmtpClientState } from './policy/types.js';
 import { offeredMechanisms, runAuth } from './session/auth.js';
 import { declaresSmtputf8, parseMailParams, parseRcptParams, type MailParams, type RcptParams } from './session/envelope.js';
 import { MessageIntake } from './session/intake.js';
@@ -103,6 +103,9 @@ export class SmtpSession {
   private where = 'CONNECT';
   private reason: string | undefined;
   private readonly stats = new Map<string, { ok: number; total: number }>();
+  /** Access-table actions (PREPEND, DISCARD, REDIRECT, HOLD, FILTER) from the connect/HELO stages and from this transaction. */
+  private sessionActions: PolicyActions = {};
+  private txActions: PolicyActions = {};
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => Date;
   private readonly closedPromise: Promise<void>;
@@ -218,7 +221,16 @@ export class SmtpSession {
           this.reason ??= 'lost connection';
           break;
         }
-        await this.command(line.text, line.tooLong, line.bareLf);
+        try {
+          await this.command(line.text, line.tooLong, line.bareLf);
+        } catch (err) {
+          // a bug or a broken dependency: this session ends with a clear reply, the server goes on
+          log.error(`${this.tx?.queueId ?? 'NOQUEUE'}: error in ${this.where} from ${this.namaddr}: ${(err as Error).stack ?? err}`, { session: this.info.id });
+          await this.abortTransaction().catch(() => undefined);
+          this.out += formatReply(reply(421, '4.3.0', `${this.s.myhostname} Server local data error`));
+          this.reason = 'local data error';
+          this.close();
+        }
       }
     } catch (err) {
       log.error(`session error from ${this.namaddr}: ${(err as Error).stack ?? err}`, { session: this.info.id });
@@ -242,6 +254,7 @@ export class SmtpSession {
 
   private async greet(): Promise<void> {
     const verdict = await this.deps.policy.connect(this.state);
+    this.noteActions(verdict, true);
     this.state.clientName ??= 'unknown';
     this.state.reverseClientName ??= this.state.clientName;
     log.info(`connect from ${this.namaddr}`, { session: this.info.id });
@@ -261,6 +274,29 @@ export class SmtpSession {
       return;
     }
     await this.send(reply(220, '', this.s.banner));
+  }
+
+  private noteActions(v: PolicyVerdict, sessionLevel = false): void {
+    const a = v.actions;
+    if (!a) return;
+    const t = sessionLevel ? this.sessionActions : this.txActions;
+    if (a.prepend) t.prepend = [...(t.prepend ?? []), ...a.prepend];
+    if (a.hold !== undefined) t.hold = a.hold;
+    if (a.discard !== undefined) t.discard = a.discard;
+    if (a.redirect !== undefined) t.redirect = a.redirect;
+    if (a.filter !== undefined) t.filter = a.filter;
+  }
+
+  private actions(): PolicyActions {
+    const s = this.sessionActions;
+    const t = this.txActions;
+    return {
+      prepend: [...(s.prepend ?? []), ...(t.prepend ?? [])],
+      hold: t.hold ?? s.hold,
+      discard: t.discard ?? s.discard,
+      redirect: t.redirect ?? s.redirect,
+      filter: t.filter ?? s.filter,
+    };
   }
 
   private count(name: string, ok: boolean): void {
@@ -377,6 +413,7 @@ export class SmtpSession {
     this.state.heloName = name;
     this.state.protocol = ehlo ? 'ESMTP' : 'SMTP';
     const verdict = await this.deps.policy.helo(this.state);
+    this.noteActions(verdict, true);
     if (!verdict.ok) {
       this.state.heloName = prev.helo;
       this.state.protocol = prev.protocol;
@@ -599,6 +636,7 @@ export class SmtpSession {
     this.state.size = this.stickySize || undefined;
     this.state.recipientCount = 0;
     const verdict = await this.deps.policy.mail(this.state);
+    this.noteActions(verdict);
     if (!verdict.ok) {
       this.state.sender = undefined;
       this.deps.policy.reset();
@@ -643,6 +681,7 @@ export class SmtpSession {
     // RFC 5321 §4.5.1: "postmaster" is always accepted (Postfix skips the restrictions for it)
     if (address.toLowerCase() !== 'postmaster') {
       const verdict = await this.deps.policy.rcpt(this.state, address);
+      this.noteActions(verdict);
       if (!verdict.ok) return this.rejectWith('RCPT', verdict, { from: tx.sender, to: address });
     }
     const routing = await this.deps.delivery.route(address);
@@ -788,7 +827,19 @@ export class SmtpSession {
     const local: Array<{ original: string; target: MailboxTarget }> = [];
     const remote = new Map<string, DsnRecipient>();
     const seen = new Set<string>();
-    for (const r of tx.recipients) {
+    const actions = this.actions();
+    let recipients = tx.recipients;
+    if (actions.redirect) {
+      // REDIRECT (access tables): the message goes to that address instead of the recipients
+      const routing = await this.deps.delivery.route(actions.redirect);
+      if (routing.status === 'local' || (routing.status === 'remote' && this.deps.queue)) {
+        log.withId(tx.queueId).info(`redirect: ${this.where} from ${this.namaddr}: ${actions.redirect}`);
+        recipients = [{ address: actions.redirect, routing: routing as Recipient['routing'], params: {} }];
+      } else log.withId(tx.queueId).warn(`cannot redirect to ${actions.redirect} (${routing.status}): delivering to the recipients`);
+    }
+    if (actions.hold !== undefined) log.withId(tx.queueId).warn(`HOLD requested (${actions.hold}) but facteur has no hold queue: delivering normally`);
+    if (actions.filter !== undefined) log.withId(tx.queueId).warn(`FILTER ${actions.filter} is not supported: delivering normally`);
+    for (const r of recipients) {
       const notify = r.params.notify;
       if (r.routing.status === 'remote') {
         if (!remote.has(r.address)) remote.set(r.address, { address: this.deps.delivery.qualify(r.address), orcpt: r.params.orcpt, notify });
@@ -826,8 +877,10 @@ export class SmtpSession {
         saslUsername: this.state.saslUsername,
       });
     }
+    // PREPEND lines go above our Received: header, as Postfix puts them
+    const prepend = (actions.prepend ?? []).map((h) => h.replace(/\r?\n/g, '\n\t')).join('\n');
     const intake = new MessageIntake({
-      received: this.receivedText(tx),
+      received: prepend ? `${prepend}\n${this.receivedText(tx)}` : this.receivedText(tx),
       sizeLimit: this.s.sizeLimit,
       headerSizeLimit: this.s.headerSizeLimit,
       hopLimit: this.s.hopLimit,
@@ -845,6 +898,7 @@ export class SmtpSession {
       return tx ? reply(554, '5.5.1', 'Error: no valid recipients') : reply(503, '5.5.1', 'Error: need RCPT command');
     }
     const verdict = await this.deps.policy.data(this.state);
+    this.noteActions(verdict);
     if (!verdict.ok) {
       this.logReject(stage, verdict.reply, { from: tx.sender });
       return verdict.reply;
@@ -918,6 +972,7 @@ export class SmtpSession {
     if (intake.headers.hops > this.s.hopLimit) return fail(reply(554, '5.4.0', 'Error: too many hops'), `too many hops from ${this.namaddr}`);
     this.state.size = intake.size;
     const verdict = await this.deps.policy.endOfData(this.state);
+    this.noteActions(verdict);
     if (!verdict.ok) {
       this.logReject('END-OF-MESSAGE', verdict.reply, { from: tx.sender });
       await intake.abort();
@@ -928,6 +983,16 @@ export class SmtpSession {
         this.close();
       }
       return false;
+    }
+    const discard = this.actions().discard;
+    if (discard !== undefined) {
+      await intake.abort();
+      log.withId(tx.queueId).info(`discard: END-OF-MESSAGE from ${this.namaddr}: ${discard || 'discarded'}; from=<${tx.sender}> proto=${this.protocol}`);
+      this.errors = 0;
+      this.junk = 0;
+      await this.send(bdat ? reply(250, '2.0.0', `Ok: ${intake.size} bytes queued as ${tx.queueId}`) : reply(250, '2.0.0', `Ok: queued as ${tx.queueId}`));
+      this.endTransaction();
+      return true;
     }
     try {
       await intake.commit();
@@ -1047,6 +1112,7 @@ export class SmtpSession {
   /** Forget the transaction after it ended (delivered or refused). */
   private endTransaction(): void {
     this.tx = undefined;
+    this.txActions = {};
     this.stickySize = 0;
     this.state.sender = undefined;
     this.state.recipientCount = 0;

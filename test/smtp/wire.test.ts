@@ -346,3 +346,49 @@ describe('message limits, EHLO keyword discarding, VRFY, AUTH replies, unauthori
     }
   });
 });
+
+describe('access-table actions from the policy, and a failing policy', () => {
+  it('PREPEND above Received:, REDIRECT to another mailbox, DISCARD accepted but not delivered', async () => {
+    const srv = await startServer({
+      hooks: {
+        rcpt: (_s, rcpt) => {
+          if (rcpt === 'alice@example.test') return { ok: true, actions: { prepend: ['X-Checked: yes'] } };
+          if (rcpt === 'redirect@example.test') return { ok: true, actions: { redirect: 'bob@example.test' } };
+          if (rcpt === 'discard@example.test') return { ok: true, actions: { discard: 'spam' } };
+          if (rcpt === 'boom@example.test') throw new Error('policy exploded');
+          return undefined;
+        },
+      },
+      files: { aliases: 'redirect: alice\ndiscard: alice\nboom: alice\n' },
+      params: { alias_maps: 'hash:$DIR/aliases' },
+    });
+    try {
+      const c = await RawClient.connect(srv.port);
+      await c.cmd('EHLO client.test');
+      await transaction(c, 'alice@example.test');
+      c.write('Subject: prepended\r\n\r\nx\r\n.\r\n');
+      assert.match((await c.reply()).join(), /^250 /);
+      const a = srv.readNew('alice').map((b) => b.toString()).find((m) => m.includes('Subject: prepended'))!;
+      assert.match(a, /^Return-Path: <sender@remote\.test>\nX-Original-To: alice@example\.test\nDelivered-To: alice@example\.test\nX-Checked: yes\nReceived: from client\.test /);
+      await transaction(c, 'redirect@example.test');
+      c.write('Subject: redirected\r\n\r\nx\r\n.\r\n');
+      assert.match((await c.reply()).join(), /^250 /);
+      assert.ok(srv.readNew('bob').some((b) => b.includes(Buffer.from('Subject: redirected'))));
+      assert.ok(!srv.readNew('alice').some((b) => b.includes(Buffer.from('Subject: redirected'))));
+      await transaction(c, 'discard@example.test');
+      c.write('Subject: discarded\r\n\r\nx\r\n.\r\n');
+      assert.match((await c.reply()).join(), /^250 2\.0\.0 Ok: queued as /);
+      assert.ok(!srv.readNew('alice').some((b) => b.includes(Buffer.from('Subject: discarded'))));
+      assert.equal(await c.cmd1('MAIL FROM:<s@remote.test>'), '250 2.1.0 Ok');
+      assert.equal(await c.cmd1('RCPT TO:<boom@example.test>'), '421 4.3.0 mail.example.test Server local data error');
+      await c.waitClose();
+      assert.ok(srv.logs.some((l) => l.includes('policy exploded')));
+      // the server goes on
+      const d = await RawClient.connect(srv.port);
+      assert.equal(await d.cmd1('NOOP'), '250 2.0.0 Ok');
+      d.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
