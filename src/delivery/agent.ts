@@ -61,16 +61,18 @@ export class LocalDelivery implements LocalDeliveryAgent {
     return this.resolver.qualify(address);
   }
 
+  private batchSettings: { spoolDirectory: string; memoryLimit: number; fsync: boolean; staleLockSeconds: number; mailboxSizeLimit: number } | undefined;
+
   openBatch(input: OpenBatchInput): DeliveryBatch {
     const v = this.view;
-    return new DeliveryBatch({
-      ...input,
+    this.batchSettings ??= {
       spoolDirectory: join(v.path('data_directory'), 'tmp'),
       memoryLimit: v.size('smtpd_spool_memory_limit'),
       fsync: v.bool('maildir_fsync'),
       staleLockSeconds: v.time('mbox_stale_lock_time'),
       mailboxSizeLimit: v.size('mailbox_size_limit'),
-    });
+    };
+    return new DeliveryBatch({ ...input, ...this.batchSettings });
   }
 
   /**
