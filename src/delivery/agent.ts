@@ -43,7 +43,7 @@ export class LocalDelivery implements LocalDeliveryAgent {
   readonly resolver: RecipientResolver;
   private readonly view: ConfigView;
 
-  constructor(private readonly opts: LocalDeliveryOptions) {
+  constructor(opts: LocalDeliveryOptions) {
     this.view = opts.config.view(opts.service);
     this.resolver = new RecipientResolver({ view: this.view, users: opts.users, localAddresses: opts.localAddresses });
   }

@@ -11,12 +11,12 @@ import type { ConfigView } from '../config/config.js';
 import type { DeliveryBatch } from '../delivery/batch.js';
 import { DeliveryError } from '../delivery/batch.js';
 import { deliveryFailureReply, logDeliveries, type OpenBatchInput } from '../delivery/agent.js';
-import type { MailboxTarget, Routing } from '../delivery/resolve.js';
-import { logger, type Logger } from '../log.js';
+import type { Routing } from '../delivery/resolve.js';
+import { logger } from '../log.js';
 import { receivedHeader, type TlsInfo } from '../mail/received.js';
 import { parsePath } from '../mail/smtp-address.js';
 import { newQueueId } from '../queue/id.js';
-import type { DsnRecipient, OutboundQueue, QueueFileWriter } from '../queue/types.js';
+import type { OutboundQueue, QueueFileWriter } from '../queue/types.js';
 import type { ConnectionInfo } from '../server/connection.js';
 import { upgradeToTls, type TlsProvider } from '../server/tls.js';
 import { looksLikeHeader, parseCommand, parseEnvelopeArgument, splitWords, type Command } from './protocol/command.js';
@@ -24,9 +24,11 @@ import { CrlfToLf, SmtpReader, type ContentSink } from './protocol/reader.js';
 import { formatLines, formatReply, reply, type SmtpReply } from './protocol/reply.js';
 import type { PolicyActions, PolicySession, PolicyVerdict, SmtpClientState } from './policy/types.js';
 import { offeredMechanisms, runAuth } from './session/auth.js';
-import { declaresSmtputf8, parseMailParams, parseRcptParams, type MailParams, type RcptParams } from './session/envelope.js';
+import { declaresSmtputf8, parseMailParams, parseRcptParams, type MailParams } from './session/envelope.js';
 import { MessageIntake } from './session/intake.js';
 import { inNetworks, readSettings, type SmtpSettings } from './session/settings.js';
+import { splitDestinations, type RoutedRecipient } from './session/destinations.js';
+import { CommandStats, ehloKeywords } from './session/ehlo.js';
 
 /** What local delivery offers the session (implemented by src/delivery/agent.ts LocalDelivery). */
 export interface SmtpDelivery {
@@ -58,12 +60,7 @@ const LAST = 4; // must be the last command of a pipelined group (RFC 2920)
 
 type Handler = (s: SmtpSession, c: Command) => Promise<boolean>;
 
-interface Recipient {
-  /** As the client gave it (internal form). */
-  address: string;
-  routing: Routing & { status: 'local' | 'remote' };
-  params: RcptParams;
-}
+type Recipient = RoutedRecipient;
 
 interface Transaction {
   queueId: string;
@@ -102,14 +99,13 @@ export class SmtpSession {
   private shutdownReason: string | undefined;
   private where = 'CONNECT';
   private reason: string | undefined;
-  private readonly stats = new Map<string, { ok: number; total: number }>();
+  private readonly stats = new CommandStats();
   /** Access-table actions (PREPEND, DISCARD, REDIRECT, HOLD, FILTER) from the connect/HELO stages and from this transaction. */
   private sessionActions: PolicyActions = {};
   private txActions: PolicyActions = {};
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => Date;
   private readonly closedPromise: Promise<void>;
-  private readonly log: Logger;
 
   constructor(
     socket: Socket | TLSSocket,
@@ -120,7 +116,6 @@ export class SmtpSession {
     this.s = readSettings(deps.view);
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.now = deps.now ?? (() => new Date());
-    this.log = log;
     this.state = {
       service: info.service,
       sessionId: info.id,
@@ -239,7 +234,7 @@ export class SmtpSession {
       this.flush();
       await this.abortTransaction();
       if (this.reason && this.reason !== 'quit') log.info(`${this.reason} after ${this.where} from ${this.namaddr}`);
-      log.info(`disconnect from ${this.namaddr}${this.statsText()}`, { session: this.info.id });
+      log.info(`disconnect from ${this.namaddr}${this.stats.toString()}`, { session: this.info.id });
       if (!this.ended) this.close();
     }
   }
@@ -300,26 +295,7 @@ export class SmtpSession {
   }
 
   private count(name: string, ok: boolean): void {
-    const e = this.stats.get(name) ?? { ok: 0, total: 0 };
-    e.total++;
-    if (ok) e.ok++;
-    this.stats.set(name, e);
-  }
-
-  private statsText(): string {
-    const order = ['helo', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data', 'bdat', 'rset', 'noop', 'vrfy', 'etrn', 'quit', 'unknown'];
-    let ok = 0;
-    let total = 0;
-    let text = '';
-    for (const name of order) {
-      const e = this.stats.get(name);
-      if (!e) continue;
-      ok += e.ok;
-      total += e.total;
-      text += ` ${name}=${e.ok === e.total ? e.ok : `${e.ok}/${e.total}`}`;
-    }
-    if (total === 0) return '';
-    return `${text} commands=${ok === total ? ok : `${ok}/${total}`}`;
+    this.stats.count(name, ok);
   }
 
   private async command(text: string, tooLong: boolean, bareLf: boolean): Promise<void> {
@@ -427,7 +403,7 @@ export class SmtpSession {
       await this.send(reply(250, '', this.s.myhostname));
       return true;
     }
-    await this.sendLines(250, [this.s.myhostname, ...this.ehloKeywords()]);
+    await this.sendLines(250, [this.s.myhostname, ...ehloKeywords(this.s, { starttls: this.tlsOffered(), auth: this.authMechanisms() })]);
     return true;
   }
 
@@ -442,28 +418,6 @@ export class SmtpSession {
 
   private tlsOffered(): boolean {
     return !!this.deps.tls && (this.s.tlsLevel === 'may' || this.s.tlsLevel === 'encrypt') && !this.state.tls && !this.s.discard.has('STARTTLS');
-  }
-
-  /** EHLO keywords in Postfix's order, minus smtpd_discard_ehlo_keywords. */
-  private ehloKeywords(): string[] {
-    const k: string[] = [];
-    const d = this.s.discard;
-    if (!d.has('PIPELINING')) k.push('PIPELINING');
-    if (!d.has('SIZE')) k.push(this.s.sizeLimit > 0 ? `SIZE ${this.s.sizeLimit}` : 'SIZE');
-    if (!d.has('VRFY') && !this.s.vrfyDisabled) k.push('VRFY');
-    if (!d.has('ETRN')) k.push('ETRN');
-    if (this.tlsOffered()) k.push('STARTTLS');
-    const mechs = this.authMechanisms();
-    if (!d.has('AUTH') && mechs.length > 0) {
-      k.push(`AUTH ${mechs.join(' ')}`);
-      if (this.s.brokenAuthClients) k.push(`AUTH=${mechs.join(' ')}`);
-    }
-    if (!d.has('ENHANCEDSTATUSCODES')) k.push('ENHANCEDSTATUSCODES');
-    if (!d.has('8BITMIME')) k.push('8BITMIME');
-    if (!d.has('DSN')) k.push('DSN');
-    if (this.s.smtputf8 && !d.has('SMTPUTF8')) k.push('SMTPUTF8');
-    if (!d.has('CHUNKING')) k.push('CHUNKING');
-    return k;
   }
 
   private async starttlsCmd(c: Command): Promise<boolean> {
@@ -824,9 +778,6 @@ export class SmtpSession {
 
   /** Open the destinations of a transaction: the local batch and the queue file. */
   private async openIntake(tx: Transaction): Promise<{ intake: MessageIntake; batch?: DeliveryBatch; queue?: QueueFileWriter }> {
-    const local: Array<{ original: string; target: MailboxTarget }> = [];
-    const remote = new Map<string, DsnRecipient>();
-    const seen = new Set<string>();
     const actions = this.actions();
     let recipients = tx.recipients;
     if (actions.redirect) {
@@ -839,35 +790,15 @@ export class SmtpSession {
     }
     if (actions.hold !== undefined) log.withId(tx.queueId).warn(`HOLD requested (${actions.hold}) but facteur has no hold queue: delivering normally`);
     if (actions.filter !== undefined) log.withId(tx.queueId).warn(`FILTER ${actions.filter} is not supported: delivering normally`);
-    for (const r of recipients) {
-      const notify = r.params.notify;
-      if (r.routing.status === 'remote') {
-        if (!remote.has(r.address)) remote.set(r.address, { address: this.deps.delivery.qualify(r.address), orcpt: r.params.orcpt, notify });
-        continue;
-      }
-      // NOTIFY=SUCCESS needs a delivery notification: the queue delivers those (when there is one)
-      if (this.deps.queue && notify?.includes('SUCCESS')) {
-        remote.set(r.address, { address: this.deps.delivery.qualify(r.address), orcpt: r.params.orcpt ?? `rfc822;${r.address}`, notify });
-        continue;
-      }
-      for (const target of r.routing.targets) {
-        const key = `${target.kind}:${target.path}:${target.deliveredTo}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        local.push({ original: r.address, target });
-      }
-      for (const f of r.routing.forwards) {
-        if (!remote.has(f)) remote.set(f, { address: f, orcpt: r.params.orcpt ?? `rfc822;${this.deps.delivery.qualify(r.address)}`, notify });
-      }
-    }
+    const { local, remote } = splitDestinations(recipients, (a) => this.deps.delivery.qualify(a), !!this.deps.queue);
     const sender = this.deps.delivery.qualify(tx.sender);
     const batch = local.length > 0 ? this.deps.delivery.openBatch({ queueId: tx.queueId, sender, recipients: local, arrival: tx.arrival }) : undefined;
     let queue: QueueFileWriter | undefined;
-    if (remote.size > 0 && this.deps.queue) {
+    if (remote.length > 0 && this.deps.queue) {
       queue = await this.deps.queue.create({
         id: tx.queueId,
         sender,
-        recipients: [...remote.values()],
+        recipients: remote,
         ret: tx.params.ret,
         envid: tx.params.envid,
         body: tx.params.body,
