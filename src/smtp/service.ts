@@ -43,6 +43,8 @@ export function smtpConnectionHandler(deps: SmtpServiceDeps): SmtpConnectionHand
   const perIp = new Map<string, number>();
   const perService = new Map<string, number>();
   const sessions = new Set<SmtpSession>();
+  /** Connection times per service and client IP (smtpd_client_connection_rate_limit, anvil-style). */
+  const arrivals = new Map<string, number[]>();
   const currentConfig = () => (typeof deps.config === 'function' ? deps.config() : deps.config);
 
   const handler = ((socket: Socket | TLSSocket, info: ConnectionInfo): SessionHandle => {
@@ -60,6 +62,18 @@ export function smtpConnectionHandler(deps: SmtpServiceDeps): SmtpConnectionHand
     const limit = view.int('smtpd_client_connection_count_limit');
     if (limit > 0 && ipCount > limit && !inNetworks(view.networks('smtpd_client_event_limit_exceptions'), info.remoteAddress)) {
       return refuse(`${view.get('myhostname')} Error: too many connections from ${info.remoteAddress}`, 421, '4.7.0', `Connection concurrency limit exceeded: ${ipCount}`);
+    }
+    const rateLimit = view.int('smtpd_client_connection_rate_limit');
+    if (rateLimit > 0 && !inNetworks(view.networks('smtpd_client_event_limit_exceptions'), info.remoteAddress)) {
+      const now = Date.now();
+      const unit = view.time('anvil_rate_time_unit') * 1000;
+      const times = (arrivals.get(ipKey) ?? []).filter((t) => now - t < unit);
+      times.push(now);
+      arrivals.set(ipKey, times);
+      if (arrivals.size > 100_000) arrivals.clear();
+      if (times.length > rateLimit) {
+        return refuse(`${view.get('myhostname')} Error: too many connections from ${info.remoteAddress}`, 421, '4.7.0', `Connection rate limit exceeded: ${times.length}`);
+      }
     }
     if (svcCount > view.int('default_process_limit')) {
       return refuse(`${view.get('myhostname')} Error: all server ports are busy`, 421, '4.3.2', 'Service process limit reached');

@@ -413,6 +413,8 @@ export class SmtpSession {
 
   private authMechanisms(): string[] {
     if (!this.s.saslEnable) return [];
+    // smtpd_sasl_exceptions_networks: AUTH is not announced to these clients (still accepted)
+    if (inNetworks(this.deps.view.networks('smtpd_sasl_exceptions_networks'), this.info.remoteAddress)) return [];
     return offeredMechanisms(this.deps.auth, this.state.tls, this.s.tlsAuthOnly, this.allowPlaintextAuth());
   }
 

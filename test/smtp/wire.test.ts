@@ -392,3 +392,22 @@ describe('access-table actions from the policy, and a failing policy', () => {
     }
   });
 });
+
+describe('per-client limits and AUTH exceptions', () => {
+  it('smtpd_client_connection_rate_limit; smtpd_sasl_exceptions_networks hides AUTH', async () => {
+    const srv = await startServer({ params: { smtpd_client_connection_rate_limit: '2', smtpd_client_event_limit_exceptions: '', smtpd_sasl_exceptions_networks: '127.0.0.6/32' } });
+    try {
+      for (let i = 0; i < 2; i++) (await RawClient.connect(srv.port)).close();
+      const c = await RawClient.connect(srv.port, { greeting: false });
+      assert.equal((await c.reply()).join(), '421 4.7.0 mail.example.test Error: too many connections from 127.0.0.1');
+      const d = await RawClient.connect(srv.port, { localAddress: '127.0.0.6' });
+      assert.ok(!(await d.cmd('EHLO x.test')).some((l) => l.includes('AUTH')));
+      d.close();
+      const e = await RawClient.connect(srv.port, { localAddress: '127.0.0.7' });
+      assert.ok((await e.cmd('EHLO x.test')).includes('250-AUTH PLAIN LOGIN'));
+      e.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
