@@ -411,3 +411,35 @@ describe('per-client limits and AUTH exceptions', () => {
     }
   });
 });
+
+describe('connect-time rejection and a server without an outbound queue', () => {
+  it('a connect verdict replaces the greeting; then 503 5.7.0 for everything but QUIT', async () => {
+    const srv = await startServer({
+      hooks: { connect: (s) => (s.clientAddress === '127.0.0.8' ? { ok: false, reply: { code: 554, enhanced: '5.7.1', text: 'Service unavailable; Client host [127.0.0.8] blocked using bl.test' } } : undefined) },
+    });
+    try {
+      const c = await RawClient.connect(srv.port, { localAddress: '127.0.0.8', greeting: false });
+      assert.equal((await c.reply()).join(), '554 5.7.1 Service unavailable; Client host [127.0.0.8] blocked using bl.test');
+      assert.equal(await c.cmd1('EHLO x.test'), '503 5.7.0 Error: access denied for unknown[127.0.0.8]');
+      assert.equal(await c.cmd1('AUTH PLAIN'), '503 5.7.0 Error: access denied for unknown[127.0.0.8]');
+      assert.equal(await c.cmd1('QUIT'), '221 2.0.0 Bye');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('remote recipients are refused with 451 4.3.5 when no queue is configured', async () => {
+    const srv = await startServer({ noQueue: true, params: { mynetworks: '127.0.0.1/32' } });
+    try {
+      const c = await RawClient.connect(srv.port);
+      await c.cmd('EHLO x.test');
+      await c.cmd('MAIL FROM:<a@example.test>');
+      assert.equal(await c.cmd1('RCPT TO:<far@remote.test>'), '451 4.3.5 <far@remote.test>: Recipient address rejected: Server configuration problem');
+      assert.equal(await c.cmd1('RCPT TO:<alice@example.test>'), '250 2.1.5 Ok');
+      assert.equal(await c.cmd1('RCPT TO:<nobody@example.test>'), '550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in local recipient table');
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
