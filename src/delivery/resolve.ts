@@ -150,7 +150,8 @@ export class RecipientResolver implements AddressDirectory {
   async route(address: string): Promise<Routing> {
     try {
       const qualified = this.qualify(address);
-      const top = qualified.toLowerCase().replace(/\.$/, '');
+      // Delivered-To: the recipient as received (case kept), frozen before alias expansion (Postfix frozen_delivered_to = yes)
+      const top = qualified.replace(/\.$/, '');
       const targets: MailboxTarget[] = [];
       const forwards: string[] = [];
       const cls = this.domainClass(splitAddress(qualified).domain);
