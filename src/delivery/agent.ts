@@ -61,7 +61,7 @@ export class LocalDelivery implements LocalDeliveryAgent {
     return this.resolver.qualify(address);
   }
 
-  private batchSettings: { spoolDirectory: string; memoryLimit: number; fsync: boolean; staleLockSeconds: number; mailboxSizeLimit: number } | undefined;
+  private batchSettings: { spoolDirectory: string; memoryLimit: number; fsync: boolean; staleLockSeconds: number; mailboxSizeLimit: number; dotlock: boolean } | undefined;
 
   openBatch(input: OpenBatchInput): DeliveryBatch {
     const v = this.view;
@@ -71,6 +71,7 @@ export class LocalDelivery implements LocalDeliveryAgent {
       fsync: v.bool('maildir_fsync'),
       staleLockSeconds: v.time('mbox_stale_lock_time'),
       mailboxSizeLimit: v.size('mailbox_size_limit'),
+      dotlock: v.list('mailbox_delivery_lock').map((x) => x.toLowerCase()).includes('dotlock'),
     };
     return new DeliveryBatch({ ...input, ...this.batchSettings });
   }

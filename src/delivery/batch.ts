@@ -37,6 +37,8 @@ export interface BatchOptions {
   staleLockSeconds?: number;
   /** mailbox_size_limit (0: none). */
   mailboxSizeLimit?: number;
+  /** mailbox_delivery_lock includes dotlock. */
+  dotlock?: boolean;
 }
 
 export interface BatchResult {
@@ -235,7 +237,7 @@ export class DeliveryBatch {
     }
     let mbox: MboxAppend;
     try {
-      mbox = await MboxAppend.open(t.path, { staleSeconds: this.opts.staleLockSeconds, uid: t.uid, gid: t.gid });
+      mbox = await MboxAppend.open(t.path, { staleSeconds: this.opts.staleLockSeconds, uid: t.uid, gid: t.gid, dotlock: this.opts.dotlock });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new DeliveryError(`${t.path}: ${e.message}`, e.code ?? 'EIO', r);

@@ -70,7 +70,7 @@ export interface MboxLock {
 }
 
 /** Take the in-process lock and the dot-lock of an mbox file. */
-export async function lockMbox(path: string, staleSeconds = 500, timeoutMs = 30_000): Promise<MboxLock> {
+export async function lockMbox(path: string, staleSeconds = 500, timeoutMs = 30_000, dotlock = true): Promise<MboxLock> {
   // in-process: chain on the previous holder
   const prev = inProcess.get(path) ?? Promise.resolve();
   let releaseLocal!: () => void;
@@ -82,7 +82,7 @@ export async function lockMbox(path: string, staleSeconds = 500, timeoutMs = 30_
   await prev;
   const lockPath = `${path}.lock`;
   const started = Date.now();
-  for (let delay = 20; ; delay = Math.min(delay * 2, 1000)) {
+  for (let delay = 20; dotlock; delay = Math.min(delay * 2, 1000)) {
     try {
       const fh = await fsp.open(lockPath, 'wx', 0o600);
       await fh.writeFile(`${process.pid}\n`);
@@ -119,7 +119,7 @@ export async function lockMbox(path: string, staleSeconds = 500, timeoutMs = 30_
     async release() {
       if (released) return;
       released = true;
-      await fsp.unlink(lockPath).catch(() => undefined);
+      if (dotlock) await fsp.unlink(lockPath).catch(() => undefined);
       releaseLocal();
       if (inProcess.get(path) === chained) inProcess.delete(path);
     },
@@ -136,8 +136,8 @@ export class MboxAppend {
     private offset: number,
   ) {}
 
-  static async open(path: string, opts: { staleSeconds?: number; uid?: number; gid?: number } = {}): Promise<MboxAppend> {
-    const lock = await lockMbox(path, opts.staleSeconds);
+  static async open(path: string, opts: { staleSeconds?: number; uid?: number; gid?: number; dotlock?: boolean } = {}): Promise<MboxAppend> {
+    const lock = await lockMbox(path, opts.staleSeconds, 30_000, opts.dotlock ?? true);
     try {
       const fh = await fsp.open(path, 'a+', 0o600);
       try {
