@@ -7,6 +7,7 @@ import { pwCommand } from './commands/pw.js';
 import { userCommand } from './commands/user.js';
 import { queueCommand } from './commands/queue.js';
 import { serveCommand } from './commands/serve.js';
+import { migrateCommand } from './commands/migrate.js';
 
 export function buildProgram(): Command {
   const program = new Command('facteur')
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   program.addCommand(userCommand());
   program.addCommand(pwCommand());
   program.addCommand(queueCommand());
+  program.addCommand(migrateCommand());
   return program;
 }
 

@@ -15,5 +15,8 @@ export const DELIVERY_PARAMS: ParamSpec[] = [
   { name: 'virtual_alias_domains', type: 'domains', default: '', group: g, doc: 'Domains that exist only as aliases (virtual_alias_maps).' },
   { name: 'virtual_alias_maps', type: 'tables', default: '', group: g, doc: 'Address rewriting tables (user@domain → address, …).' },
   { name: 'mailbox_size_limit', type: 'size', default: '0', group: g, doc: 'Largest mbox file (0: no limit).' },
+  { name: 'postmaster_recipient', type: 'string', default: '', group: g, doc: 'Where mail to postmaster goes when alias_maps has no postmaster entry (an address; empty: a user named postmaster or root, else the first user of the user database).' },
+  { name: 'mailbox_delivery_lock', type: 'list', default: 'dotlock', group: g, doc: 'How an mbox is locked for delivery: dotlock (USER.lock beside the file, as Postfix and Dovecot do; always with an in-process lock). Without dotlock only facteur\'s own deliveries are serialized.', differs: 'Postfix also takes an fcntl lock; Node.js has no fcntl locking, so facteur relies on dot-locking, which Postfix, Dovecot and mutt honour.' },
+  { name: 'mbox_stale_lock_time', type: 'time', unit: 's', default: '500s', group: g, doc: 'A dot-lock file older than this is removed as stale (Postfix stale_lock_time).' },
   { name: 'maildir_fsync', type: 'bool', default: 'yes', group: g, doc: 'fsync each delivered file and its directory before replying 250 (never turn off in production).' },
 ];

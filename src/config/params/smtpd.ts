@@ -31,5 +31,10 @@ export const SMTPD_PARAMS: ParamSpec[] = [
   { name: 'smtpd_discard_ehlo_keywords', type: 'list', default: '', group: g, doc: 'EHLO keywords not to announce (e.g. chunking, pipelining).' },
   { name: 'smtpd_reject_footer', type: 'string', raw: true, default: '', group: g, doc: 'Text appended to 4xx/5xx replies.' },
   { name: 'smtpd_authorized_xclient_hosts', type: 'networks', default: '', group: g, doc: 'Clients allowed to use XCLIENT (empty: none).' },
+  { name: 'smtpd_starttls_timeout', type: 'time', unit: 's', default: '300s', group: g, doc: 'Time limit for the TLS handshake after STARTTLS (or on connect for implicit TLS).' },
+  { name: 'smtpd_forbidden_commands', type: 'list', default: 'CONNECT GET POST', group: g, doc: 'Commands that end the session at once with 221 2.7.0 (HTTP proxies abused to send mail); lines that look like message headers do too.' },
+  { name: 'smtpd_sasl_response_limit', type: 'int', min: 1024, default: '12288', group: g, doc: 'Longest AUTH response line a client may send.' },
+  { name: 'hopcount_limit', type: 'int', min: 1, default: '50', group: g, doc: 'Most Received: headers a message may have (554 5.4.0 Error: too many hops).' },
+  { name: 'smtpd_spool_memory_limit', type: 'size', default: '262144', group: g, doc: 'How much of a message is kept in memory while it is received; beyond this it is written to disk as it arrives.' },
   { name: 'receive_override_options', type: 'list', default: '', group: g, doc: 'Postfix receive options; accepted for compatibility.' },
 ];

@@ -1,0 +1,349 @@
+// Recipient resolution as Postfix's trivial-rewrite + local(8)/virtual(8) do it:
+//   - the domain class: mydestination (and our own [ip] literals) is local, virtual_mailbox_domains
+//     and the domains of user-database entries are virtual, virtual_alias_domains are alias
+//     domains, relay_domains relay, everything else remote;
+//   - local domains: alias_maps (aliases(5)) by local part, then users by local part (or by the
+//     full address when the user database holds user@domain names), recipient_delimiter
+//     extensions (`alice+tag` → `alice`);
+//   - virtual domains: virtual_alias_maps, then users by full address;
+//   - postmaster always exists (RFC 5321 §4.5.1): an alias named postmaster wins, else
+//     `postmaster_recipient`, else a user named postmaster or root, else the first user of the
+//     user database.
+// Aliases expand recursively (one-to-many, to other aliases, to remote addresses that go to the
+// outbound queue); `|command` and `/file` targets are not supported and are logged and skipped.
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import type { UserDatabase, UserEntry } from '../auth/types.js';
+import type { ConfigView, DomainItem } from '../config/config.js';
+import { logger } from '../log.js';
+import { normalizeDomain, splitAddress, splitExtension } from '../mail/smtp-address.js';
+import type { AddressClass, AddressDirectory } from '../smtp/policy/types.js';
+import { openTable, TableError, type LoadedTable } from './tables.js';
+
+const log = logger('local');
+
+export interface MailboxTarget {
+  kind: 'maildir' | 'mbox';
+  /** Maildir root (with cur/new/tmp) or mbox file. */
+  path: string;
+  /** The user (for logs). */
+  user: string;
+  uid?: number;
+  gid?: number;
+  /** The Delivered-To: address of this copy. */
+  deliveredTo: string;
+}
+
+export type Routing =
+  | { status: 'local'; domainClass: 'local' | 'virtual' | 'alias'; targets: MailboxTarget[]; forwards: string[] }
+  | { status: 'remote'; domainClass: 'remote' | 'relay' }
+  | { status: 'unknown'; domainClass: 'local' | 'virtual' | 'alias' }
+  | { status: 'tempfail'; reason: string };
+
+export interface ResolverOptions {
+  view: ConfigView;
+  users: UserDatabase;
+  /** Our own IP addresses (for `user@[ip]`); default: every interface address. */
+  localAddresses?: string[];
+}
+
+const MAX_DEPTH = 20;
+
+class DomainList {
+  private readonly names = new Set<string>();
+  private readonly suffixes: string[] = [];
+  private readonly tables: LoadedTable[] = [];
+
+  constructor(items: DomainItem[], subdomains: boolean) {
+    for (const item of items) {
+      if (item.kind === 'domain') this.addName(item.domain, subdomains);
+      else if (item.kind === 'file') {
+        try {
+          for (const w of readFileSync(item.path, 'utf8').split(/[\s,]+/)) if (w && !w.startsWith('#')) this.addName(w.toLowerCase(), subdomains);
+        } catch (err) {
+          log.warn(`cannot read ${item.path}: ${(err as Error).message}`);
+        }
+      } else this.tables.push(openTable(item.table, 'map'));
+    }
+  }
+
+  private addName(d: string, subdomains: boolean): void {
+    if (d.startsWith('.')) this.suffixes.push(d);
+    else {
+      this.names.add(d);
+      if (subdomains) this.suffixes.push('.' + d);
+    }
+  }
+
+  has(domain: string): boolean {
+    if (this.names.has(domain)) return true;
+    if (this.suffixes.some((s) => domain.endsWith(s))) return true;
+    return this.tables.some((t) => t.get(domain) !== undefined);
+  }
+}
+
+export class RecipientResolver implements AddressDirectory {
+  private readonly view: ConfigView;
+  private readonly users: UserDatabase;
+  private readonly mydestination: DomainList;
+  private readonly virtualMailbox: DomainList;
+  private readonly virtualAlias: DomainList;
+  private readonly relay: DomainList;
+  private readonly aliases: LoadedTable[];
+  private readonly virtualAliases: LoadedTable[];
+  private readonly localIps: Set<string>;
+  readonly myorigin: string;
+  private readonly mydomain: string;
+  private readonly delimiter: string;
+
+  constructor(opts: ResolverOptions) {
+    const v = opts.view;
+    this.view = v;
+    this.users = opts.users;
+    this.mydestination = new DomainList(v.domains('mydestination'), false);
+    this.virtualMailbox = new DomainList(v.domains('virtual_mailbox_domains'), false);
+    this.virtualAlias = new DomainList(v.domains('virtual_alias_domains'), false);
+    const parentMatch = v.get('parent_domain_matches_subdomains').includes('relay_domains');
+    this.relay = new DomainList(safe(() => v.domains('relay_domains'), []), parentMatch);
+    this.aliases = v.tables('alias_maps').map((t) => openTable(t, 'aliases'));
+    this.virtualAliases = v.tables('virtual_alias_maps').map((t) => openTable(t, 'map'));
+    this.myorigin = normalizeDomain(v.get('myorigin') || v.get('myhostname'));
+    this.delimiter = v.get('recipient_delimiter');
+    this.mydomain = normalizeDomain(v.get('mydomain'));
+    const ips = opts.localAddresses ?? Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
+    this.localIps = new Set([...ips, '127.0.0.1', '::1'].map((a) => a.toLowerCase()));
+  }
+
+  /** `bob` → `bob@$myorigin` (Postfix append_at_myorigin). */
+  qualify(address: string): string {
+    if (address === '' || address.includes('@')) return address;
+    return `${address}@${this.myorigin}`;
+  }
+
+  /** The class of a domain (lower case, no trailing dot). */
+  domainClass(domain: string): AddressClass['domainClass'] {
+    if (this.isLocalDomain(domain)) return 'local';
+    if (this.virtualMailbox.has(domain) || this.users.domains().has(domain)) return 'virtual';
+    if (this.virtualAlias.has(domain)) return 'alias';
+    if (this.relay.has(domain)) return 'relay';
+    return 'remote';
+  }
+
+  private isLocalDomain(domain: string): boolean {
+    if (domain.startsWith('[') && domain.endsWith(']')) {
+      const ip = domain.slice(1, -1).replace(/^ipv6:/i, '').toLowerCase();
+      return this.localIps.has(ip);
+    }
+    return this.mydestination.has(domain);
+  }
+
+  /** AddressDirectory (src/smtp/policy/types.ts): for reject_unlisted_recipient/sender. Throws TableError on lookup trouble. */
+  async classify(address: string): Promise<AddressClass> {
+    const r = await this.route(address);
+    if (r.status === 'tempfail') throw new TableError(r.reason);
+    if (r.status === 'remote') return r.domainClass === 'relay' ? { domainClass: 'relay', known: true } : { domainClass: 'remote' };
+    return { domainClass: r.domainClass, known: r.status === 'local' };
+  }
+
+  /** Where mail for `address` (internal form, as received) goes. */
+  async route(address: string): Promise<Routing> {
+    try {
+      const qualified = this.qualify(address);
+      // Delivered-To: the recipient as received (case kept), frozen before alias expansion (Postfix frozen_delivered_to = yes)
+      const top = qualified.replace(/\.$/, '');
+      const targets: MailboxTarget[] = [];
+      const forwards: string[] = [];
+      const cls = this.domainClass(splitAddress(qualified).domain);
+      if (cls === 'remote' || cls === 'relay') return { status: 'remote', domainClass: cls };
+      const found = this.expand(qualified, top, 0, new Set(), targets, forwards);
+      if (!found) return { status: 'unknown', domainClass: cls };
+      return { status: 'local', domainClass: cls, targets: dedupeTargets(targets), forwards: [...new Set(forwards)] };
+    } catch (err) {
+      if (err instanceof TableError) return { status: 'tempfail', reason: err.message };
+      throw err;
+    }
+  }
+
+  /** Expand one address into mailboxes and remote forwards; false when it does not exist here. */
+  private expand(address: string, deliveredTo: string, depth: number, seen: Set<string>, targets: MailboxTarget[], forwards: string[]): boolean {
+    if (depth > MAX_DEPTH) {
+      log.warn(`alias expansion too deep at ${address}`);
+      return false;
+    }
+    const { local, domain } = splitAddress(address);
+    const cls = this.domainClass(domain);
+    if (cls === 'remote' || cls === 'relay') {
+      forwards.push(address);
+      return true;
+    }
+    const lcLocal = local.toLowerCase();
+    const { user } = splitExtension(lcLocal, this.delimiter);
+    // virtual_alias_maps apply to every domain class (Postfix cleanup)
+    for (const key of uniq([`${lcLocal}@${domain}`, `${user}@${domain}`, `@${domain}`])) {
+      const t = this.lookup(this.virtualAliases, key);
+      if (t) {
+        if (seen.has(`v:${key}`)) break;
+        seen.add(`v:${key}`);
+        return this.expandTargets(t, key, deliveredTo, depth, seen, targets, forwards, (x) => x === address.toLowerCase());
+      }
+    }
+    if (cls === 'local') {
+      for (const key of uniq([lcLocal, user])) {
+        const t = this.lookup(this.aliases, key);
+        if (!t) continue;
+        if (seen.has(key)) {
+          // an alias that lists itself delivers to the mailbox of that name
+          return this.userMailbox(key, domain, deliveredTo, targets);
+        }
+        seen.add(key);
+        return this.expandTargets(t, key, deliveredTo, depth, seen, targets, forwards, (x) => splitAddress(x).local.toLowerCase() === key && this.isLocalDomain(splitAddress(x).domain));
+      }
+      if (this.userMailbox(user, domain, deliveredTo, targets)) return true;
+    } else if (cls === 'virtual') {
+      for (const key of uniq([`${lcLocal}@${domain}`, `${user}@${domain}`])) {
+        const entry = this.users.lookup(key);
+        if (entry) {
+          targets.push(this.mailboxFor(entry, deliveredTo));
+          return true;
+        }
+      }
+    }
+    if (user === 'postmaster') return this.postmaster(deliveredTo, depth, seen, targets, forwards);
+    return false;
+  }
+
+  private expandTargets(
+    list: string[],
+    key: string,
+    deliveredTo: string,
+    depth: number,
+    seen: Set<string>,
+    targets: MailboxTarget[],
+    forwards: string[],
+    isSelf: (qualifiedTarget: string) => boolean,
+  ): boolean {
+    let any = false;
+    for (const raw of this.readTargets(list, key)) {
+      const addr = this.qualify(unquote(raw));
+      if (isSelf(addr.toLowerCase())) {
+        const { local, domain } = splitAddress(addr);
+        if (this.userMailbox(local.toLowerCase(), domain, deliveredTo, targets)) any = true;
+        continue;
+      }
+      if (this.expand(addr, deliveredTo, depth + 1, seen, targets, forwards)) any = true;
+      else log.warn(`alias ${key}: target ${raw} does not exist here`);
+    }
+    return any;
+  }
+
+  /** Alias values with :include: files read, unsupported |command and /file targets dropped. */
+  private readTargets(list: string[], key: string): string[] {
+    const out: string[] = [];
+    for (const t of list) {
+      if (t.toLowerCase().startsWith(':include:')) {
+        const file = t.slice(9).trim();
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new TableError(`alias ${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+        for (const line of text.split(/\r?\n/)) {
+          if (/^\s*#/.test(line)) continue;
+          for (const w of line.split(',')) if (w.trim()) out.push(w.trim());
+        }
+      } else if (t.startsWith('|') || t.startsWith('/') || t.startsWith('"|') || t.startsWith('"/')) {
+        log.warn(`alias ${key}: delivery to commands and files is not supported, target ${t} ignored`);
+      } else out.push(t);
+    }
+    return out;
+  }
+
+  private lookup(tables: LoadedTable[], key: string): string[] | undefined {
+    for (const t of tables) {
+      const v = t.get(key);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  /** A user of a local domain: by local part, else by local@domain. */
+  private userMailbox(user: string, domain: string, deliveredTo: string, targets: MailboxTarget[]): boolean {
+    // a user database of user@domain names serves the local domains too (myorigin, mydomain)
+    const entry =
+      this.users.lookup(user) ??
+      this.users.lookup(`${user}@${domain}`) ??
+      this.users.lookup(`${user}@${this.myorigin}`) ??
+      (this.mydomain ? this.users.lookup(`${user}@${this.mydomain}`) : undefined);
+    if (!entry) return false;
+    targets.push(this.mailboxFor(entry, deliveredTo));
+    return true;
+  }
+
+  private postmaster(deliveredTo: string, depth: number, seen: Set<string>, targets: MailboxTarget[], forwards: string[]): boolean {
+    if (seen.has('#postmaster')) return false;
+    seen.add('#postmaster');
+    const configured = this.view.get('postmaster_recipient').trim();
+    if (configured) {
+      return this.expand(this.qualify(configured), deliveredTo, depth + 1, seen, targets, forwards);
+    }
+    const local = this.lookup(this.aliases, 'postmaster');
+    if (local) return this.expandTargets(local, 'postmaster', deliveredTo, depth, seen, targets, forwards, () => false);
+    const entry = this.users.lookup('postmaster') ?? this.users.lookup('root') ?? this.users.all()[0];
+    if (!entry) return false;
+    targets.push(this.mailboxFor(entry, deliveredTo));
+    return true;
+  }
+
+  /** The mailbox of a user: userdb `mail=maildir:…`, else home_mailbox / mail_spool_directory. */
+  mailboxFor(entry: UserEntry, deliveredTo: string): MailboxTarget {
+    const base = { user: entry.user, uid: entry.uid, gid: entry.gid, deliveredTo };
+    const mail = entry.extra.mail ?? entry.extra.userdb_mail;
+    if (mail && /^maildir:/i.test(mail)) {
+      let p = mail.slice(8).split(':')[0];
+      if (p.startsWith('~')) p = join(entry.home, p.slice(1));
+      return { kind: 'maildir', path: p.replace(/\/+$/, ''), ...base };
+    }
+    if (mail && /^mbox:/i.test(mail)) {
+      let p = mail.slice(5).split(':')[0];
+      if (p.startsWith('~')) p = join(entry.home, p.slice(1));
+      return { kind: 'mbox', path: p, ...base };
+    }
+    const home = this.view.get('home_mailbox');
+    if (home === '') {
+      const spool = this.view.path('mail_spool_directory');
+      const name = entry.user.replace(/\//g, '_');
+      if (this.view.get('mail_spool_directory').endsWith('/')) return { kind: 'maildir', path: join(spool, name), ...base };
+      return { kind: 'mbox', path: join(spool, name), ...base };
+    }
+    if (home.endsWith('/')) return { kind: 'maildir', path: join(entry.home, home).replace(/\/+$/, ''), ...base };
+    return { kind: 'mbox', path: join(entry.home, home), ...base };
+  }
+}
+
+function uniq(keys: string[]): string[] {
+  return [...new Set(keys)];
+}
+
+function unquote(s: string): string {
+  return s.startsWith('"') && s.endsWith('"') && s.length >= 2 ? s.slice(1, -1) : s;
+}
+
+function safe<T>(f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+}
+
+function dedupeTargets(targets: MailboxTarget[]): MailboxTarget[] {
+  const seen = new Set<string>();
+  return targets.filter((t) => {
+    const k = `${t.kind}:${t.path}:${t.deliveredTo}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
