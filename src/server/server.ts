@@ -1,7 +1,7 @@
 // Assembling a running server from a Config (DESIGN.md src/server/): one listener per
 // configured address of each service, implicit TLS where the service wants it, the
-// global (default_process_limit) and per-client (smtpd_client_connection_count_limit)
-// connection limits, graceful stop (SIGTERM) and reload (SIGHUP) without dropping
+// per-service session limit (default_process_limit; per-client limits are the
+// protocol's: SMTP's anvil limits live in src/smtp/service.ts), graceful stop (SIGTERM) and reload (SIGHUP) without dropping
 // connections: sessions that are running keep the configuration they started with.
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -11,7 +11,6 @@ import type { ListenAddress } from '../config/values.js';
 import { logger, newSessionId } from '../log.js';
 import { normalizeAddress, type ConnectionHandler, type ConnectionInfo, type SessionHandle } from './connection.js';
 import { TlsProvider } from './tls.js';
-import { cidrContains, type Cidr } from '../config/values.js';
 
 const log = logger('master');
 
@@ -27,13 +26,8 @@ function isSmtpService(service: ServiceName): boolean {
 }
 
 /** What a client gets when a connection is refused before any session starts. */
-function refusalText(service: ServiceName, config: Config, reason: 'busy' | 'per-client', ip: string): string {
-  if (isSmtpService(service)) {
-    const host = config.get('myhostname');
-    return reason === 'per-client'
-      ? `421 4.7.0 ${host} Error: too many connections from ${ip}\r\n`
-      : `421 4.3.2 ${host} Service temporarily unavailable: too many connections\r\n`;
-  }
+function refusalText(service: ServiceName, config: Config): string {
+  if (isSmtpService(service)) return `421 4.3.2 ${config.get('myhostname')} Error: all server ports are busy\r\n`;
   if (service.startsWith('imap')) return '* BYE [UNAVAILABLE] Too many connections, try again later.\r\n';
   return '-ERR [SYS/TEMP] Too many connections, try again later.\r\n';
 }
@@ -61,7 +55,6 @@ export class FacteurServer {
   private readonly sessions = new Set<SessionHandle>();
   private readonly sockets = new Set<Socket>();
   private readonly perService = new Map<ServiceName, number>();
-  private readonly perClient = new Map<string, number>();
   private stopping = false;
 
   constructor(
@@ -138,28 +131,18 @@ export class FacteurServer {
     }
     const count = this.perService.get(service) ?? 0;
     const limit = config.int('default_process_limit', service);
-    const clientKey = `${service}|${remoteAddress}`;
-    const clientCount = this.perClient.get(clientKey) ?? 0;
-    const clientLimit = isSmtpService(service) ? config.int('smtpd_client_connection_count_limit', service) : 0;
-    let refusal: 'busy' | 'per-client' | undefined;
-    if (count >= limit) refusal = 'busy';
-    else if (clientLimit > 0 && clientCount >= clientLimit && !this.isLimitExempt(remoteAddress)) refusal = 'per-client';
-    if (refusal) {
-      log.warn(`${service}: refusing connection from [${remoteAddress}]: ${refusal === 'busy' ? `service limit ${limit} reached` : `too many connections from this client (${clientLimit})`}`);
+    if (count >= limit) {
+      log.warn(`${service}: refusing connection from [${remoteAddress}]: service limit ${limit} reached`);
       if (isImplicitTls(config, service)) raw.destroy();
-      else raw.end(refusalText(service, config, refusal, remoteAddress));
+      else raw.end(refusalText(service, config));
       return;
     }
     this.perService.set(service, count + 1);
-    this.perClient.set(clientKey, clientCount + 1);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.perService.set(service, (this.perService.get(service) ?? 1) - 1);
-      const c = (this.perClient.get(clientKey) ?? 1) - 1;
-      if (c <= 0) this.perClient.delete(clientKey);
-      else this.perClient.set(clientKey, c);
     };
     raw.once('close', release);
     this.sockets.add(raw);
@@ -211,14 +194,6 @@ export class FacteurServer {
     });
   }
 
-  private isLimitExempt(ip: string): boolean {
-    // smtpd_client_event_limit_exceptions defaults to $mynetworks (Postfix).
-    for (const item of this.config.networks('smtpd_client_event_limit_exceptions')) {
-      if (item.kind === 'cidr' && cidrContainsSafe(item.cidr, ip)) return true;
-    }
-    return false;
-  }
-
   /** SIGHUP: apply a new configuration. Running sessions keep theirs. */
   async reload(next: Config): Promise<void> {
     this.tls.reload(next);
@@ -256,10 +231,3 @@ export class FacteurServer {
   }
 }
 
-function cidrContainsSafe(c: Cidr, ip: string): boolean {
-  try {
-    return cidrContains(c, ip);
-  } catch {
-    return false;
-  }
-}

@@ -1,7 +1,8 @@
 // The ConnectionHandler of the smtp, submission and submissions services
-// (src/server/connection.ts): per-client connection counting (Postfix anvil's
-// smtpd_client_connection_count_limit, exempting smtpd_client_event_limit_exceptions) and the
-// service's session limit (default_process_limit), then one SmtpSession per connection.
+// (src/server/connection.ts): per-client connection counting and rate (Postfix anvil's
+// smtpd_client_connection_count_limit / _rate_limit, exempting
+// smtpd_client_event_limit_exceptions), then one SmtpSession per connection. The service's
+// session limit (default_process_limit) is the listener's (src/server/server.ts).
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { AuthService } from '../auth/types.js';
@@ -80,9 +81,6 @@ export function smtpConnectionHandler(deps: SmtpServiceDeps): SmtpConnectionHand
       if (times.length > rateLimit) {
         return refuse(`${view.get('myhostname')} Error: too many connections from ${info.remoteAddress}`, 421, '4.7.0', `Connection rate limit exceeded: ${times.length}`);
       }
-    }
-    if (svcCount > view.int('default_process_limit')) {
-      return refuse(`${view.get('myhostname')} Error: all server ports are busy`, 421, '4.3.2', 'Service process limit reached');
     }
     perIp.set(ipKey, ipCount);
     perService.set(info.service, svcCount);
