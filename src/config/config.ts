@@ -209,8 +209,13 @@ export class Config {
       if (this.isRestrictionClass(name)) return { value: '', problems: [] };
       return { value: '', problems: [`undefined parameter $${name}`] };
     }
-    if (PARAMETER_INDEX.get(name)?.raw) return { value: raw.value, problems: [] };
-    return this.expandText(raw.value, service, [...stack, name]);
+    const spec = PARAMETER_INDEX.get(name);
+    if (spec?.raw) return { value: raw.value, problems: [] };
+    const expanded = this.expandText(raw.value, service, [...stack, name]);
+    // A relative directory (the embedded default's ./facteur-data) is made absolute here, so
+    // that values built from it ($data_directory/mail/%d/%n) do not depend on who reads them.
+    if (spec?.type === 'path' && expanded.value && !isAbsolute(expanded.value)) expanded.value = resolve(this.baseDir, expanded.value);
+    return expanded;
   }
 
   private expandText(text: string, service: string | undefined, stack: string[]): { value: string; problems: string[] } {

@@ -33,7 +33,8 @@ export interface SmtpServiceDeps {
   /** Local delivery (src/delivery/agent.ts LocalDelivery), per service when parameters differ. */
   delivery: SmtpDelivery | ((service: ServiceName) => SmtpDelivery);
   tls?: TlsProvider;
-  auth?: AuthService;
+  /** The auth service, or one per service (smtpd_sasl_type/smtpd_sasl_path may differ per service). */
+  auth?: AuthService | ((view: ConfigView) => AuthService | undefined);
   queue?: OutboundQueue;
   sleep?: (ms: number) => Promise<void>;
   now?: () => Date;
@@ -90,7 +91,7 @@ export function smtpConnectionHandler(deps: SmtpServiceDeps): SmtpConnectionHand
       policy: deps.policy(view, info),
       delivery,
       tls: deps.tls,
-      auth: deps.auth,
+      auth: typeof deps.auth === 'function' ? deps.auth(view) : deps.auth,
       queue: deps.queue,
       sleep: deps.sleep,
       now: deps.now,

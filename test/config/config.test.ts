@@ -175,3 +175,12 @@ describe('raw parameters', () => {
     assert.equal(c.get('default_rbl_reply'), '$rbl_code Go away; $rbl_class [$rbl_what] is listed in $rbl_domain');
   });
 });
+
+describe('paths', () => {
+  it('a relative data_directory is absolute wherever it is expanded', () => {
+    const c = Config.embedded({ baseDir: '/srv/mail' });
+    assert.equal(c.get('data_directory'), '/srv/mail/facteur-data');
+    assert.equal(c.get('mail_home'), '/srv/mail/facteur-data/mail/%d/%n');
+    assert.equal(c.path('queue_directory'), '/srv/mail/facteur-data/queue');
+  });
+});

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { PARAMETERS } from '../../config/params/index.js';
 import { formatDiagnostic } from '../../config/parse.js';
+import { checkConfiguration } from '../../server/check.js';
 import { loadConfig } from '../load-config.js';
 
 export function configCommand(): Command {
@@ -10,14 +11,16 @@ export function configCommand(): Command {
     .command('check')
     .description('check the configuration file; exit 0 when it has no error (warnings are printed)')
     .option('-c, --config <file>', 'configuration file')
-    .action((opts: { config?: string }) => {
+    .action(async (opts: { config?: string }) => {
       const { config, file } = loadConfig(opts.config);
-      for (const d of config.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
-      if (config.errors.length > 0) {
+      const diagnostics = await checkConfiguration(config);
+      for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+      if (diagnostics.some((d) => d.severity === 'error')) {
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(`${file ?? '(embedded default)'}: ok${config.warnings.length ? `, ${config.warnings.length} warning(s)` : ''}\n`);
+      const warnings = diagnostics.filter((d) => d.severity === 'warning').length;
+      process.stdout.write(`${file ?? '(embedded default)'}: ok${warnings ? `, ${warnings} warning(s)` : ''}\n`);
     });
   cmd
     .command('show')

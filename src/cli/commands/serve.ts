@@ -1,12 +1,12 @@
 // `facteur serve [-c FILE] [--data DIR]`: start every configured service; SIGTERM/SIGINT
 // stop gracefully, SIGHUP reloads the configuration (and certificates) without
 // dropping connections.
-import { mkdirSync } from 'node:fs';
 import { Command } from 'commander';
 import { formatDiagnostic } from '../../config/parse.js';
 import { logger } from '../../log.js';
-import { FacteurServer, type Listening } from '../../server/server.js';
-import { createHandlers } from '../../server/services.js';
+import { checkConfiguration } from '../../server/check.js';
+import { startFacteur, type Facteur } from '../../server/facteur.js';
+import type { Listening } from '../../server/server.js';
 import { loadConfigWithData } from '../load-config.js';
 
 const log = logger('master');
@@ -24,24 +24,23 @@ export function serveCommand(): Command {
     .action(async (opts: { config?: string; data?: string }) => {
       const loaded = loadConfigWithData(opts);
       const { config } = loaded;
-      for (const d of config.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
-      if (config.errors.length > 0) {
+      const diagnostics = await checkConfiguration(config);
+      for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+      if (diagnostics.some((d) => d.severity === 'error')) {
         process.stderr.write('facteur: fatal: the configuration has errors; not starting\n');
         process.exitCode = 1;
         return;
       }
       const dataDir = config.path('data_directory');
-      mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-      const server = new FacteurServer(config, createHandlers);
-      let listening: Listening[];
+      let facteur: Facteur;
       try {
-        listening = await server.start();
+        facteur = await startFacteur(config);
       } catch (err) {
         process.stderr.write(`facteur: fatal: ${(err as Error).message}\n`);
-        await server.stop(0);
         process.exitCode = 1;
         return;
       }
+      const listening = facteur.listening;
       const where = loaded.file ? `configuration ${loaded.file}` : 'embedded default (no configuration file)';
       const lines = [`facteur is running: ${where}, data in ${dataDir}`, ...listening.map((l) => '  ' + describeListening(l))];
       if (listening.length === 0) lines.push('  (no service is listening: all *_listen parameters are empty)');
@@ -65,7 +64,7 @@ export function serveCommand(): Command {
           if (stopping) return;
           stopping = true;
           log.info(`${signal}: stopping (sessions have ${config.get('shutdown_timeout')} to finish)`);
-          server.stop().then(() => {
+          facteur.stop().then(() => {
             log.info('stopped');
             clearInterval(keepAlive);
             resolve();
@@ -75,13 +74,18 @@ export function serveCommand(): Command {
         process.on('SIGINT', () => stop('SIGINT'));
         process.on('SIGHUP', () => {
           const next = loadConfigWithData(opts).config;
-          if (next.errors.length > 0) {
-            for (const d of next.errors) log.error(`reload refused: ${formatDiagnostic(d)}`);
-            return;
-          }
-          server
-            .reload(next)
-            .then(() => log.info('configuration reloaded'))
+          checkConfiguration(next)
+            .then((found) => {
+              const errors = found.filter((d) => d.severity === 'error');
+              if (errors.length > 0) {
+                for (const d of errors) log.error(`reload refused: ${formatDiagnostic(d)}`);
+                return false;
+              }
+              return facteur.reload(next).then(() => true);
+            })
+            .then((done) => {
+              if (done) log.info('configuration reloaded');
+            })
             .catch((err: Error) => log.error(`reload failed: ${err.message}`));
         });
       });
