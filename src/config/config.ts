@@ -176,6 +176,7 @@ export class Config {
     }
     const spec = PARAMETER_INDEX.get(name);
     if (!spec) return undefined;
+    if (name === 'config_directory') return { value: this.file ? dirname(resolve(this.file)) : this.baseDir, source: 'default' };
     if (name === 'mydomain') {
       // Postfix: $myhostname minus its first component, or localdomain.
       const host = this.get('myhostname', service);
@@ -448,6 +449,9 @@ export class Config {
         continue;
       }
       this.checkValue(e, spec);
+      if (e.name === 'inet_interfaces' && !/^\s*all\s*$/i.test(e.value)) {
+        this.diagnostics.push({ severity: 'warning', file: e.file, line: e.line, param: key, message: 'facteur does not use inet_interfaces: set smtp_listen, submission_listen, … (e.g. smtp_listen = 127.0.0.1:25)' });
+      }
     }
     // Values that reference others are checked where they are used; check here that
     // every service's listen addresses and restriction lists are valid, wherever they come from.

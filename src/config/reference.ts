@@ -13,6 +13,7 @@ const GROUP_TITLES: Record<ParamGroup, string> = {
   queue: 'Outbound queue and SMTP client',
   imap: 'IMAP',
   pop3: 'POP3',
+  compat: 'Postfix parameters accepted for compatibility',
 };
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');

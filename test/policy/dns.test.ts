@@ -27,7 +27,7 @@ describe('loopback DNS server with the fixture zone', () => {
     // a TXT record longer than 255 bytes is split into character-strings and joined again
     records.push({ name: 'long.test', type: 'TXT', data: 'x'.repeat(300) });
     server = await startDnsServer(records, { servfail: ['servfail.test', '9.9.9.9.bl.spamcop.net'], drop: ['silent.test'] });
-    resolver = new SystemResolver({ servers: [server.address], timeoutMs: 300, tries: 1 });
+    resolver = new SystemResolver({ servers: [server.address], timeoutMs: 300, tries: 1, hostsFile: false });
   });
   after(async () => {
     await server.close();

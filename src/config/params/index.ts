@@ -1,5 +1,6 @@
 // The one table of every parameter facteur supports (issue #2). Each room owns its file.
 import { AUTH_PARAMS } from './auth.js';
+import { COMPAT_PARAMS } from './compat.js';
 import { CORE_PARAMS } from './core.js';
 import { DELIVERY_PARAMS } from './delivery.js';
 import { IMAP_PARAMS } from './imap.js';
@@ -22,6 +23,7 @@ export const PARAMETERS: readonly ParamSpec[] = [
   ...QUEUE_PARAMS,
   ...IMAP_PARAMS,
   ...POP3_PARAMS,
+  ...COMPAT_PARAMS,
 ];
 
 export const PARAMETER_INDEX: ReadonlyMap<string, ParamSpec> = (() => {

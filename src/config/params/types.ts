@@ -34,7 +34,7 @@ export type ParamType =
   | 'file';
 
 /** The rooms of the source tree that own parameters (see DESIGN.md). */
-export type ParamGroup = 'core' | 'smtpd' | 'policy' | 'tls' | 'auth' | 'queue' | 'delivery' | 'imap' | 'pop3';
+export type ParamGroup = 'core' | 'smtpd' | 'policy' | 'tls' | 'auth' | 'queue' | 'delivery' | 'imap' | 'pop3' | 'compat';
 
 export interface ParamSpec {
   name: string;
