@@ -125,7 +125,7 @@ export class SmtpSession {
       serverPort: info.localPort,
       tls: info.implicitTls,
       recipientCount: 0,
-      pipelining: { talkedBeforeGreeting: false, unauthPipelined: false },
+      pipelining: this.pipeliningState(),
     };
     this.closedPromise = new Promise((resolve) => {
       if (socket.destroyed) resolve();
@@ -247,6 +247,27 @@ export class SmtpSession {
     this.socket.destroy();
   }
 
+  private talkedEarly = false;
+  private greeted = false;
+
+  /**
+   * reject_unauth_pipelining's inputs, read live by the restriction engine: before the 220
+   * is sent, any input already received means the client talked first (also while a
+   * connect-time `sleep` runs, as in Postfix where the tarpit precedes the check).
+   */
+  private pipeliningState(): SmtpClientState['pipelining'] {
+    const self = this;
+    return {
+      get talkedBeforeGreeting() {
+        return self.talkedEarly || (!self.greeted && self.reader !== undefined && self.reader.pending > 0);
+      },
+      set talkedBeforeGreeting(v: boolean) {
+        self.talkedEarly = v;
+      },
+      unauthPipelined: false,
+    };
+  }
+
   private async greet(): Promise<void> {
     const verdict = await this.deps.policy.connect(this.state);
     this.noteActions(verdict, true);
@@ -268,6 +289,7 @@ export class SmtpSession {
       this.errors++;
       return;
     }
+    this.greeted = true;
     await this.send(reply(220, '', this.s.banner));
   }
 
@@ -524,6 +546,7 @@ export class SmtpSession {
         tlsAuthOnly: this.s.tlsAuthOnly,
         allowPlaintext: this.allowPlaintextAuth(),
         responseLimit: this.s.saslResponseLimit,
+        saslType: this.s.saslType,
       },
       {
         challenge: async (data) => {

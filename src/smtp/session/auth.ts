@@ -22,6 +22,19 @@ export interface AuthSettings {
   allowPlaintext: boolean;
   /** smtpd_sasl_response_limit */
   responseLimit: number;
+  /** smtpd_sasl_type */
+  saslType?: string;
+}
+
+/**
+ * An unknown mechanism: Postfix with smtpd_sasl_type = dovecot passes it to Dovecot and
+ * answers with Dovecot's reason (recorded: 535 5.7.8 … Invalid authentication mechanism);
+ * facteur's own backend answers like Postfix's Cyrus backend, 504 5.5.4.
+ */
+function unknownMechanism(s: AuthSettings): SmtpReply {
+  return s.saslType === 'dovecot'
+    ? reply(535, '5.7.8', 'Error: authentication failed: Invalid authentication mechanism')
+    : reply(504, '5.5.4', 'Unsupported authentication mechanism');
 }
 
 export type AuthOutcome =
@@ -53,10 +66,10 @@ export async function runAuth(args: string, s: AuthSettings, io: AuthIo): Promis
     if (s.service.mechanisms({ allowPlaintext: true }).includes(mechanism)) {
       return { ok: false, mechanism, reply: reply(538, '5.7.11', 'Encryption required for requested authentication mechanism') };
     }
-    return { ok: false, mechanism, reply: reply(504, '5.5.4', 'Unsupported authentication mechanism') };
+    return { ok: false, mechanism, reply: unknownMechanism(s) };
   }
   const exchange = s.service.start(mechanism, s.request);
-  if (!exchange) return { ok: false, mechanism, reply: reply(504, '5.5.4', 'Unsupported authentication mechanism') };
+  if (!exchange) return { ok: false, mechanism, reply: unknownMechanism(s) };
   let response: Buffer | undefined;
   if (words.length === 2) {
     response = decode(words[1]);

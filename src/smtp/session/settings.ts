@@ -33,6 +33,8 @@ export interface SmtpSettings {
   tlsReceivedHeader: boolean;
   saslEnable: boolean;
   tlsAuthOnly: boolean;
+  /** smtpd_sasl_type: the reply to an unknown mechanism follows the backend (Postfix + Dovecot vs. built-in). */
+  saslType: string;
   saslHeader: boolean;
   brokenAuthClients: boolean;
   saslNoPlaintext: boolean;
@@ -75,6 +77,7 @@ export function readSettings(v: ConfigView): SmtpSettings {
     tlsReceivedHeader: v.bool('smtpd_tls_received_header'),
     saslEnable: v.bool('smtpd_sasl_auth_enable'),
     tlsAuthOnly: v.bool('smtpd_tls_auth_only'),
+    saslType: v.get('smtpd_sasl_type'),
     saslHeader: v.bool('smtpd_sasl_authenticated_header'),
     brokenAuthClients: v.bool('broken_sasl_auth_clients'),
     saslNoPlaintext: v.list('smtpd_sasl_security_options').map((s) => s.toLowerCase()).includes('noplaintext'),
