@@ -122,6 +122,17 @@ export class Runtime {
   /** Start what must run before clients arrive: the queue (recovers incoming/), the auth socket. */
   async start(): Promise<void> {
     await this.queue.start();
+    // smtpd_sasl_type = dovecot with another socket: connect now, so that the first EHLO
+    // already announces the mechanisms the Dovecot auth service offers (MECH lines)
+    for (const s of SMTP_SERVICES) {
+      const view = this.config.view(s);
+      if (view.bool('smtpd_sasl_auth_enable')) this.smtpAuth.forView(view);
+    }
+    await Promise.all(
+      this.smtpAuth.externalClients().map(async (c) => {
+        if (!(await c.ready())) log.warn('the Dovecot auth socket (smtpd_sasl_path) does not answer yet; SMTP AUTH is offered once it does');
+      }),
+    );
     if (this.opts.authSocket ?? true) {
       try {
         this.authSocket = await startAuthSocket(this.config.view(), this.auth);
