@@ -12,7 +12,7 @@ export interface CliResult {
 
 export function runCli(args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${root}/src/cli/main.ts`, ...args], {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), `${root}/src/cli/main.ts`, ...args], {
       cwd: opts.cwd ?? root,
       env: { ...process.env, FACTEUR_CONFIG: '', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
