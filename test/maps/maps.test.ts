@@ -12,7 +12,9 @@ import {
   NetworkList,
   openTable,
   openTables,
+  parseAliases,
   parseAliasTargets,
+  splitAliasValue,
   splitExtension,
   stripExtension,
   TableCache,
@@ -284,6 +286,16 @@ describe('aliases(5)', () => {
       { kind: 'pipe', command: 'cmd a,b', unsupported: 'delivery to a command is not supported by facteur' },
       { kind: 'address', address: 'x' },
     ]);
+  });
+  it('aliases(5) syntax: values split at commas outside quotes, continuation lines', () => {
+    const m = parseAliases('a: b, "c, d"@x.test\n# c\n\nb:\tc\n  ,d\n', 'aliases').value;
+    assert.deepEqual(
+      [...m.entries()].map(([k, v]) => [k, splitAliasValue(v)]),
+      [
+        ['a', ['b', '"c, d"@x.test']],
+        ['b', ['c', 'd']],
+      ],
+    );
   });
 });
 
