@@ -16,7 +16,7 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { UserDatabase, UserEntry } from '../auth/types.js';
-import type { ConfigView } from '../config/config.js';
+import type { Config, ConfigView } from '../config/config.js';
 import { logger } from '../log.js';
 import { AliasTable, DomainList, openTable, parseAliasTargets, readIncludeFile, TableError, TableList, type AliasTarget, type TableCache } from '../maps/index.js';
 import { normalizeDomain, splitAddress, splitExtension } from '../mail/smtp-address.js';
@@ -310,6 +310,19 @@ export class RecipientResolver implements AddressDirectory {
     if (home.endsWith('/')) return { kind: 'maildir', path: join(entry.home, home).replace(/\/+$/, ''), ...base };
     return { kind: 'mbox', path: join(entry.home, home), ...base };
   }
+}
+
+/** A user database without users: domain classes from the configuration alone. */
+const NO_USERS: UserDatabase = { lookup: () => undefined, all: () => [], domains: () => new Set() };
+
+/**
+ * Which addresses of queued mail are local when the server assembly gives no better predicate
+ * (QueueManagerDeps.isLocal): mydestination, virtual_mailbox_domains, virtual_alias_domains,
+ * without the user database's domains.
+ */
+export function localAddressMatcher(config: Config, tables?: TableCache): (address: string) => Promise<boolean> {
+  const resolver = new RecipientResolver({ view: config.view(), users: NO_USERS, tables });
+  return (address) => resolver.isLocalAddress(address);
 }
 
 function uniq(keys: string[]): string[] {

@@ -14,6 +14,7 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config/config.js';
+import { localAddressMatcher } from '../delivery/resolve.js';
 import type { LocalDeliveryAgent } from '../delivery/types.js';
 import type { Resolver } from '../dns/resolver.js';
 import { logger } from '../log.js';
@@ -37,7 +38,6 @@ import {
   type QueueFileState,
 } from './file.js';
 import { newQueueId } from './id.js';
-import { localDomainMatcher } from './local.js';
 import { QueueStore, type QueueName } from './store.js';
 import type { OutboundQueue, QueueEnvelope, QueueFileWriter } from './types.js';
 
@@ -213,7 +213,7 @@ export class QueueManager implements OutboundQueue {
     this.settings = readSettings(deps.config);
     this.clock = deps.clock ?? systemClock;
     this.transport = deps.transport ?? new SmtpTransport(deps.resolver, transportSettings(deps.config.view()), logger('smtp'));
-    this.isLocal = deps.isLocal ?? asyncMatcher(localDomainMatcher(deps.config));
+    this.isLocal = deps.isLocal ?? localAddressMatcher(deps.config);
     this.localDelivery = deps.localDelivery;
     this.useControl = deps.controlSocket ?? true;
   }
@@ -273,7 +273,7 @@ export class QueueManager implements OutboundQueue {
   /** Read the settings again (SIGHUP): backoff times, limits, relayhost, SMTP client options. */
   reload(config: Config): void {
     this.settings = readSettings(config);
-    if (!this.deps.isLocal) this.isLocal = asyncMatcher(localDomainMatcher(config));
+    if (!this.deps.isLocal) this.isLocal = localAddressMatcher(config);
     const t = this.transport as Partial<SmtpTransport>;
     if (typeof t.updateSettings === 'function') t.updateSettings(transportSettings(config.view()));
   }
@@ -893,8 +893,4 @@ export class QueueManager implements OutboundQueue {
     await this.recoverIncoming(false);
     if (this.backlog) void this.refill();
   }
-}
-
-function asyncMatcher(f: (a: string) => boolean): (a: string) => Promise<boolean> {
-  return async (a) => f(a);
 }
