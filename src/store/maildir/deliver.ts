@@ -7,6 +7,7 @@ import { close, constants, open, promises as fsp, write } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { bareLfCount } from '../../mail/line-ends.js';
 import { mailboxEvents } from '../events.js';
 
 let deliveryCounter = 0;
@@ -205,13 +206,7 @@ export class SizeCounter {
 
   add(chunk: Buffer): void {
     this.size += chunk.length;
-    let extra = 0;
-    let i = chunk.indexOf(0x0a);
-    while (i >= 0) {
-      const prevCr = i > 0 ? chunk[i - 1] === 0x0d : this.lastCr;
-      if (!prevCr) extra++;
-      i = chunk.indexOf(0x0a, i + 1);
-    }
+    const extra = bareLfCount(chunk, this.lastCr);
     if (chunk.length > 0) this.lastCr = chunk[chunk.length - 1] === 0x0d;
     this.vsize += chunk.length + extra;
   }
