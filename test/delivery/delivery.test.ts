@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { Config } from '../../src/config/config.js';
 import { LocalDelivery } from '../../src/delivery/agent.js';
 import { MboxrdQuoter, mboxFromLine, lockMbox } from '../../src/delivery/mbox.js';
-import { SizeCounter, uniqueMaildirName, syncDirectory } from '../../src/store/maildir/deliver.js';
+import { syncDirectory } from '../../src/store/dir-sync.js';
+import { SizeCounter, uniqueMaildirName } from '../../src/store/maildir/deliver.js';
 import { mailboxEvents } from '../../src/store/events.js';
 import { MemoryUsers, RawClient, startServer, tmpDir, type TestServer } from '../smtp/harness.js';
 

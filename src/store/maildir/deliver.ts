@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { bareLfCount } from '../../mail/line-ends.js';
+import { syncDirectory } from '../dir-sync.js';
 import { mailboxEvents } from '../events.js';
 
 let deliveryCounter = 0;
@@ -134,54 +135,6 @@ export async function writeTmpFile(root: string, data: Buffer, owner: MaildirOwn
     await new Promise<void>((res, rej) => close(fd, (err) => (err ? rej(err) : res())));
     return { base, path };
   }
-}
-
-/** Group commit of directory fsyncs: callers that ask while one is running share the next one. */
-class DirectorySync {
-  private running: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
-
-  constructor(private readonly dir: string) {}
-
-  sync(): Promise<void> {
-    if (!this.running) {
-      this.running = this.run().finally(() => {
-        this.running = undefined;
-      });
-      return this.running;
-    }
-    if (!this.next) {
-      this.next = this.running
-        .catch(() => undefined)
-        .then(() => {
-          this.next = undefined;
-          return this.sync();
-        });
-    }
-    return this.next;
-  }
-
-  private async run(): Promise<void> {
-    const fh = await fsp.open(this.dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-}
-
-const dirSyncs = new Map<string, DirectorySync>();
-
-/** fsync a directory, sharing the fsync with concurrent callers for the same directory. */
-export function syncDirectory(dir: string): Promise<void> {
-  let s = dirSyncs.get(dir);
-  if (!s) {
-    if (dirSyncs.size > 4096) dirSyncs.clear();
-    s = new DirectorySync(dir);
-    dirSyncs.set(dir, s);
-  }
-  return s.sync();
 }
 
 /** Move a fully written, fsync'd tmp/ file into new/; returns the final path. Does not fsync new/. */
