@@ -76,15 +76,17 @@ export function canChown(owner: MaildirOwner): boolean {
   return owner.uid !== undefined && typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-/** Open a new file in `root/tmp/` for writing; O_EXCL guarantees the name is ours. */
-export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promise<{ base: string; path: string; fh: FileHandle }> {
+/**
+ * Create a uniquely named file in `root/tmp/` with `create` (which opens with O_EXCL, so that
+ * the name is ours): a name already taken gets a new one (5 times at most), a missing tmp/ is
+ * made again once (the Maildir was removed behind our back).
+ */
+async function createInTmp<T>(root: string, owner: MaildirOwner, create: (path: string) => Promise<T>): Promise<{ base: string; path: string; file: T }> {
   for (let attempt = 0; ; attempt++) {
     const base = uniqueMaildirName();
     const path = join(root, 'tmp', base);
     try {
-      const fh = await fsp.open(path, 'wx', 0o600);
-      if (canChown(owner)) await fh.chown(owner.uid!, owner.gid ?? -1);
-      return { base, path, fh };
+      return { base, path, file: await create(path) };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' && attempt < 5) continue;
@@ -98,6 +100,16 @@ export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promi
   }
 }
 
+/** Open a new file in `root/tmp/` for writing; O_EXCL guarantees the name is ours. */
+export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promise<{ base: string; path: string; fh: FileHandle }> {
+  const { base, path, file } = await createInTmp(root, owner, async (p) => {
+    const fh = await fsp.open(p, 'wx', 0o600);
+    if (canChown(owner)) await fh.chown(owner.uid!, owner.gid ?? -1);
+    return fh;
+  });
+  return { base, path, fh: file };
+}
+
 /**
  * Write a whole small message into `root/tmp/` in one go: O_EXCL for a unique name, O_DSYNC so
  * that the write itself is durable (one system call less than write + fdatasync). Uses plain file
@@ -105,36 +117,20 @@ export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promi
  */
 export async function writeTmpFile(root: string, data: Buffer, owner: MaildirOwner = {}, durable = true): Promise<{ base: string; path: string }> {
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (durable ? constants.O_DSYNC : 0);
-  for (let attempt = 0; ; attempt++) {
-    const base = uniqueMaildirName();
-    const path = join(root, 'tmp', base);
-    let fd: number;
-    try {
-      fd = await new Promise<number>((res, rej) => open(path, flags, 0o600, (err, f) => (err ? rej(err) : res(f))));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && attempt < 5) continue;
-      if (code === 'ENOENT' && attempt === 0) {
-        forgetMaildir(root);
-        await ensureMaildir(root, owner);
-        continue;
-      }
-      throw err;
+  const { base, path, file: fd } = await createInTmp(root, owner, (p) => new Promise<number>((res, rej) => open(p, flags, 0o600, (err, f) => (err ? rej(err) : res(f)))));
+  try {
+    if (canChown(owner)) await fsp.chown(path, owner.uid!, owner.gid ?? -1);
+    let off = 0;
+    while (off < data.length) {
+      off += await new Promise<number>((res, rej) => write(fd, data, off, data.length - off, off, (err, n) => (err ? rej(err) : res(n))));
     }
-    try {
-      if (canChown(owner)) await fsp.chown(path, owner.uid!, owner.gid ?? -1);
-      let off = 0;
-      while (off < data.length) {
-        off += await new Promise<number>((res, rej) => write(fd, data, off, data.length - off, off, (err, n) => (err ? rej(err) : res(n))));
-      }
-    } catch (err) {
-      await new Promise((r) => close(fd, () => r(undefined)));
-      await fsp.unlink(path).catch(() => undefined);
-      throw err;
-    }
-    await new Promise<void>((res, rej) => close(fd, (err) => (err ? rej(err) : res())));
-    return { base, path };
+  } catch (err) {
+    await new Promise((r) => close(fd, () => r(undefined)));
+    await fsp.unlink(path).catch(() => undefined);
+    throw err;
   }
+  await new Promise<void>((res, rej) => close(fd, (err) => (err ? rej(err) : res())));
+  return { base, path };
 }
 
 /** Move a fully written, fsync'd tmp/ file into new/; returns the final path. Does not fsync new/. */
