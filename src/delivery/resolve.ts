@@ -18,8 +18,8 @@ import { join } from 'node:path';
 import type { UserDatabase, UserEntry } from '../auth/types.js';
 import type { Config, ConfigView } from '../config/config.js';
 import { logger } from '../log.js';
-import { AliasTable, DomainList, openTable, parseAliasTargets, readIncludeFile, TableError, TableList, type AliasTarget, type TableCache } from '../maps/index.js';
-import { normalizeDomain, splitAddress, splitExtension } from '../mail/smtp-address.js';
+import { AliasTable, DomainList, openTable, parseAliasTargets, readIncludeFile, splitExtension, TableError, TableList, type AliasTarget, type TableCache } from '../maps/index.js';
+import { normalizeDomain, splitAddress } from '../mail/smtp-address.js';
 import type { AddressClass, AddressDirectory } from '../smtp/policy/types.js';
 
 const log = logger('local');
@@ -162,7 +162,7 @@ export class RecipientResolver implements AddressDirectory {
       return true;
     }
     const lcLocal = local.toLowerCase();
-    const { user } = splitExtension(lcLocal, this.delimiter);
+    const { base: user } = splitExtension(lcLocal, this.delimiter);
     // virtual_alias_maps apply to every domain class (Postfix cleanup; a value is a list of
     // addresses, read like an alias value); pattern tables
     // (regexp, pcre) are asked for the full address only (DICT_FLAG_FIXED)

@@ -302,6 +302,7 @@ describe('aliases(5)', () => {
 describe('address lookups', () => {
   it('splitExtension / stripExtension with recipient_delimiter', () => {
     assert.deepEqual(splitExtension('alice+tag', '+'), { base: 'alice', extension: 'tag', delimiter: '+' });
+    assert.deepEqual(splitExtension('alice+tag+x', '+'), { base: 'alice', extension: 'tag+x', delimiter: '+' });
     assert.deepEqual(splitExtension('alice-x+y', '+-'), { base: 'alice', extension: 'x+y', delimiter: '-' });
     assert.deepEqual(splitExtension('owner-list', '-'), { base: 'owner-list' });
     assert.deepEqual(splitExtension('list-request', '-'), { base: 'list-request' });
