@@ -12,6 +12,7 @@ import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { EMBEDDED_DEFAULTS } from './embedded.js';
+import { expandMacros } from './expand.js';
 import { PARAMETER_INDEX, SERVICE_DEFAULTS, isService, type ParamSpec, type ServiceName } from './params/index.js';
 import { formatDiagnostic, parseMainCf, type ConfigDiagnostic, type ConfigEntry } from './parse.js';
 import {
@@ -53,6 +54,9 @@ export interface Restriction {
 /** An element of a `networks` list. */
 export type NetworkItem = { kind: 'cidr'; cidr: Cidr } | { kind: 'table'; table: TableRef } | { kind: 'file'; path: string };
 /** An element of a `domains` list. */
+/** A parameter name inside `${…}` (service-qualified names hold `.` and `-`). */
+const PARAMETER_NAME = /^[A-Za-z0-9_.-]+$/;
+
 export type DomainItem = { kind: 'domain'; domain: string } | { kind: 'table'; table: TableRef } | { kind: 'file'; path: string };
 
 const FILE_TABLE_TYPES = new Set(['texthash', 'hash', 'btree', 'lmdb', 'cdb', 'cidr', 'regexp', 'pcre', 'passwd-file']);
@@ -221,81 +225,13 @@ export class Config {
 
   private expandText(text: string, service: string | undefined, stack: string[]): { value: string; problems: string[] } {
     const problems: string[] = [];
-    let out = '';
-    let i = 0;
-    while (i < text.length) {
-      const ch = text[i];
-      if (ch !== '$') {
-        out += ch;
-        i++;
-        continue;
-      }
-      const next = text[i + 1];
-      if (next === '$') {
-        out += '$';
-        i += 2;
-        continue;
-      }
-      if (next === '{' || next === '(') {
-        const close = next === '{' ? '}' : ')';
-        // find the matching close, allowing nested braces in the conditional text
-        let depth = 0;
-        let j = i + 1;
-        for (; j < text.length; j++) {
-          if (text[j] === next) depth++;
-          else if (text[j] === close) {
-            depth--;
-            if (depth === 0) break;
-          }
-        }
-        if (j >= text.length) {
-          problems.push(`missing '${close}' in "${text}"`);
-          out += text.slice(i);
-          break;
-        }
-        const inner = text.slice(i + 2, j);
-        const m = /^([A-Za-z0-9_.-]+)(?:([?:])([\s\S]*))?$/.exec(inner);
-        if (!m) {
-          problems.push(`bad parameter expansion "\${${inner}}"`);
-          i = j + 1;
-          continue;
-        }
-        const [, pname, op, rest] = m;
-        const sub = this.expandParam(pname, service, stack);
-        problems.push(...sub.problems);
-        if (!op) out += sub.value;
-        else {
-          // Postfix 3.0 form ${name?{text1}:{text2}}
-          const two = /^\{([\s\S]*)\}\s*:\s*\{([\s\S]*)\}$/.exec(rest ?? '');
-          let whenSet = rest ?? '';
-          let whenEmpty = '';
-          if (op === '?' && two) {
-            whenSet = two[1];
-            whenEmpty = two[2];
-          } else if (op === ':') {
-            whenSet = '';
-            whenEmpty = rest ?? '';
-          }
-          const chosen = sub.value !== '' ? whenSet : whenEmpty;
-          const e = this.expandText(chosen, service, stack);
-          problems.push(...e.problems);
-          out += e.value;
-        }
-        i = j + 1;
-        continue;
-      }
-      const m = /^[A-Za-z0-9_]+/.exec(text.slice(i + 1));
-      if (!m) {
-        out += '$';
-        i++;
-        continue;
-      }
-      const sub = this.expandParam(m[0], service, stack);
+    const lookup = (name: string): string => {
+      const sub = this.expandParam(name, service, stack);
       problems.push(...sub.problems);
-      out += sub.value;
-      i += 1 + m[0].length;
-    }
-    return { value: out, problems };
+      return sub.value;
+    };
+    const value = expandMacros(text, lookup, { bracedName: PARAMETER_NAME, onProblem: (p) => problems.push(p) });
+    return { value, problems };
   }
 
   private isRestrictionClass(name: string): boolean {

@@ -8,6 +8,7 @@ import type { Config, ConfigView } from '../config/config.js';
 import type { ServiceName } from '../config/params/types.js';
 import { logger } from '../log.js';
 import { CrlfToLf } from '../mail/line-ends.js';
+import type { TableCache } from '../maps/index.js';
 import type { AddressDirectory } from '../smtp/policy/types.js';
 import { DeliveryBatch, DeliveryError, type BatchRecipient, type BatchResult } from './batch.js';
 import { RecipientResolver, type MailboxTarget, type Routing } from './resolve.js';
@@ -22,6 +23,8 @@ export interface LocalDeliveryOptions {
   users: UserDatabase;
   /** Our own IP addresses, for `user@[ip]` (default: every interface). */
   localAddresses?: string[];
+  /** The server's shared table cache (default: src/maps' process-wide one). */
+  tables?: TableCache;
 }
 
 export interface OpenBatchInput {
@@ -45,7 +48,7 @@ export class LocalDelivery implements LocalDeliveryAgent {
 
   constructor(opts: LocalDeliveryOptions) {
     this.view = opts.config.view(opts.service);
-    this.resolver = new RecipientResolver({ view: this.view, users: opts.users, localAddresses: opts.localAddresses });
+    this.resolver = new RecipientResolver({ view: this.view, users: opts.users, localAddresses: opts.localAddresses, tables: opts.tables });
   }
 
   /** For the restriction engine's unlisted-recipient checks. */

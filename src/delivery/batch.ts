@@ -11,7 +11,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { externalAddress } from '../mail/smtp-address.js';
-import { ensureMaildir, moveToNew, openTmpFile, publishNew, SizeCounter, syncDirectory, writeTmpFile } from '../store/maildir/deliver.js';
+import { ensureMaildir, moveToNew, openTmpFile, publishNew, SizeCounter, writeTmpFile } from '../store/maildir/deliver.js';
 import { mboxFromLine, MboxAppend, MboxrdQuoter } from './mbox.js';
 import type { MailboxTarget } from './resolve.js';
 
@@ -322,5 +322,3 @@ export class DeliveryBatch {
     this.chunks = [];
   }
 }
-
-export { syncDirectory };

@@ -11,15 +11,16 @@
 //     user database.
 // Aliases expand recursively (one-to-many, to other aliases, to remote addresses that go to the
 // outbound queue); `|command` and `/file` targets are not supported and are logged and skipped.
-import { readFileSync } from 'node:fs';
+// Every table and domain list comes from src/maps, so any table type works here (hash, texthash,
+// regexp, pcre, cidr, inline …); a table that cannot answer makes the route a temporary failure.
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { UserDatabase, UserEntry } from '../auth/types.js';
-import type { ConfigView, DomainItem } from '../config/config.js';
+import type { Config, ConfigView } from '../config/config.js';
 import { logger } from '../log.js';
-import { normalizeDomain, splitAddress, splitExtension } from '../mail/smtp-address.js';
+import { AliasTable, DomainList, openTable, parseAliasTargets, readIncludeFile, splitExtension, TableError, TableList, type AliasTarget, type TableCache } from '../maps/index.js';
+import { normalizeDomain, splitAddress } from '../mail/smtp-address.js';
 import type { AddressClass, AddressDirectory } from '../smtp/policy/types.js';
-import { openTable, TableError, type LoadedTable } from './tables.js';
 
 const log = logger('local');
 
@@ -46,42 +47,11 @@ export interface ResolverOptions {
   users: UserDatabase;
   /** Our own IP addresses (for `user@[ip]`); default: every interface address. */
   localAddresses?: string[];
+  /** The server's shared table cache (default: src/maps' process-wide one). */
+  tables?: TableCache;
 }
 
 const MAX_DEPTH = 20;
-
-class DomainList {
-  private readonly names = new Set<string>();
-  private readonly suffixes: string[] = [];
-  private readonly tables: LoadedTable[] = [];
-
-  constructor(items: DomainItem[], subdomains: boolean) {
-    for (const item of items) {
-      if (item.kind === 'domain') this.addName(item.domain, subdomains);
-      else if (item.kind === 'file') {
-        try {
-          for (const w of readFileSync(item.path, 'utf8').split(/[\s,]+/)) if (w && !w.startsWith('#')) this.addName(w.toLowerCase(), subdomains);
-        } catch (err) {
-          log.warn(`cannot read ${item.path}: ${(err as Error).message}`);
-        }
-      } else this.tables.push(openTable(item.table, 'map'));
-    }
-  }
-
-  private addName(d: string, subdomains: boolean): void {
-    if (d.startsWith('.')) this.suffixes.push(d);
-    else {
-      this.names.add(d);
-      if (subdomains) this.suffixes.push('.' + d);
-    }
-  }
-
-  has(domain: string): boolean {
-    if (this.names.has(domain)) return true;
-    if (this.suffixes.some((s) => domain.endsWith(s))) return true;
-    return this.tables.some((t) => t.get(domain) !== undefined);
-  }
-}
 
 export class RecipientResolver implements AddressDirectory {
   private readonly view: ConfigView;
@@ -90,8 +60,8 @@ export class RecipientResolver implements AddressDirectory {
   private readonly virtualMailbox: DomainList;
   private readonly virtualAlias: DomainList;
   private readonly relay: DomainList;
-  private readonly aliases: LoadedTable[];
-  private readonly virtualAliases: LoadedTable[];
+  private readonly aliases: AliasTable[];
+  private readonly virtualAliases: TableList;
   private readonly localIps: Set<string>;
   readonly myorigin: string;
   private readonly mydomain: string;
@@ -101,13 +71,16 @@ export class RecipientResolver implements AddressDirectory {
     const v = opts.view;
     this.view = v;
     this.users = opts.users;
-    this.mydestination = new DomainList(v.domains('mydestination'), false);
-    this.virtualMailbox = new DomainList(v.domains('virtual_mailbox_domains'), false);
-    this.virtualAlias = new DomainList(v.domains('virtual_alias_domains'), false);
-    const parentMatch = v.get('parent_domain_matches_subdomains').includes('relay_domains');
-    this.relay = new DomainList(safe(() => v.domains('relay_domains'), []), parentMatch);
-    this.aliases = v.tables('alias_maps').map((t) => openTable(t, 'aliases'));
-    this.virtualAliases = v.tables('virtual_alias_maps').map((t) => openTable(t, 'map'));
+    const tableOpts = { cache: opts.tables };
+    // trivial-rewrite: mydestination and virtual_*_domains match names exactly (string lists);
+    // relay_domains follows parent_domain_matches_subdomains
+    this.mydestination = new DomainList(v.domains('mydestination'), false, tableOpts);
+    this.virtualMailbox = new DomainList(v.domains('virtual_mailbox_domains'), false, tableOpts);
+    this.virtualAlias = new DomainList(v.domains('virtual_alias_domains'), false, tableOpts);
+    const parentMatch = v.list('parent_domain_matches_subdomains').includes('relay_domains');
+    this.relay = new DomainList(safe(() => v.domains('relay_domains'), []), parentMatch, tableOpts);
+    this.aliases = v.tables('alias_maps').map((t) => new AliasTable(openTable(t, { ...tableOpts, format: 'aliases' })));
+    this.virtualAliases = new TableList(v.tables('virtual_alias_maps').map((t) => openTable(t, tableOpts)));
     this.myorigin = normalizeDomain(v.get('myorigin') || v.get('myhostname'));
     this.delimiter = v.get('recipient_delimiter');
     this.mydomain = normalizeDomain(v.get('mydomain'));
@@ -121,21 +94,32 @@ export class RecipientResolver implements AddressDirectory {
     return `${address}@${this.myorigin}`;
   }
 
-  /** The class of a domain (lower case, no trailing dot). */
-  domainClass(domain: string): AddressClass['domainClass'] {
-    if (this.isLocalDomain(domain)) return 'local';
-    if (this.virtualMailbox.has(domain) || this.users.domains().has(domain)) return 'virtual';
-    if (this.virtualAlias.has(domain)) return 'alias';
-    if (this.relay.has(domain)) return 'relay';
+  /** The class of a domain (lower case, no trailing dot). Rejects with TableError when a table cannot answer. */
+  async domainClass(domain: string): Promise<AddressClass['domainClass']> {
+    if (await this.isLocalDomain(domain)) return 'local';
+    if (this.users.domains().has(domain) || (await this.virtualMailbox.match(domain))) return 'virtual';
+    if (await this.virtualAlias.match(domain)) return 'alias';
+    if (await this.relay.match(domain)) return 'relay';
     return 'remote';
   }
 
-  private isLocalDomain(domain: string): boolean {
+  /**
+   * Whether queued mail for `address` is delivered here (local, virtual or alias domain) rather
+   * than sent out; an address without a domain is local (append_at_myorigin).
+   */
+  async isLocalAddress(address: string): Promise<boolean> {
+    const at = address.lastIndexOf('@');
+    if (at < 0) return true;
+    const cls = await this.domainClass(address.slice(at + 1).toLowerCase().replace(/\.$/, ''));
+    return cls === 'local' || cls === 'virtual' || cls === 'alias';
+  }
+
+  private async isLocalDomain(domain: string): Promise<boolean> {
     if (domain.startsWith('[') && domain.endsWith(']')) {
       const ip = domain.slice(1, -1).replace(/^ipv6:/i, '').toLowerCase();
       return this.localIps.has(ip);
     }
-    return this.mydestination.has(domain);
+    return this.mydestination.match(domain);
   }
 
   /** AddressDirectory (src/smtp/policy/types.ts): for reject_unlisted_recipient/sender. Throws TableError on lookup trouble. */
@@ -154,9 +138,9 @@ export class RecipientResolver implements AddressDirectory {
       const top = qualified.replace(/\.$/, '');
       const targets: MailboxTarget[] = [];
       const forwards: string[] = [];
-      const cls = this.domainClass(splitAddress(qualified).domain);
+      const cls = await this.domainClass(splitAddress(qualified).domain);
       if (cls === 'remote' || cls === 'relay') return { status: 'remote', domainClass: cls };
-      const found = this.expand(qualified, top, 0, new Set(), targets, forwards);
+      const found = await this.expand(qualified, top, 0, new Set(), targets, forwards);
       if (!found) return { status: 'unknown', domainClass: cls };
       return { status: 'local', domainClass: cls, targets: dedupeTargets(targets), forwards: [...new Set(forwards)] };
     } catch (err) {
@@ -166,38 +150,42 @@ export class RecipientResolver implements AddressDirectory {
   }
 
   /** Expand one address into mailboxes and remote forwards; false when it does not exist here. */
-  private expand(address: string, deliveredTo: string, depth: number, seen: Set<string>, targets: MailboxTarget[], forwards: string[]): boolean {
+  private async expand(address: string, deliveredTo: string, depth: number, seen: Set<string>, targets: MailboxTarget[], forwards: string[]): Promise<boolean> {
     if (depth > MAX_DEPTH) {
       log.warn(`alias expansion too deep at ${address}`);
       return false;
     }
     const { local, domain } = splitAddress(address);
-    const cls = this.domainClass(domain);
+    const cls = await this.domainClass(domain);
     if (cls === 'remote' || cls === 'relay') {
       forwards.push(address);
       return true;
     }
     const lcLocal = local.toLowerCase();
-    const { user } = splitExtension(lcLocal, this.delimiter);
-    // virtual_alias_maps apply to every domain class (Postfix cleanup)
-    for (const key of uniq([`${lcLocal}@${domain}`, `${user}@${domain}`, `@${domain}`])) {
-      const t = this.lookup(this.virtualAliases, key);
-      if (t) {
+    const { base: user } = splitExtension(lcLocal, this.delimiter);
+    // virtual_alias_maps apply to every domain class (Postfix cleanup; a value is a list of
+    // addresses, read like an alias value); pattern tables
+    // (regexp, pcre) are asked for the full address only (DICT_FLAG_FIXED)
+    const full = `${lcLocal}@${domain}`;
+    for (const key of uniq([full, `${user}@${domain}`, `@${domain}`])) {
+      const value = await this.virtualAliases.lookup(key, key !== full);
+      if (value !== undefined) {
         if (seen.has(`v:${key}`)) break;
         seen.add(`v:${key}`);
-        return this.expandTargets(t, key, deliveredTo, depth, seen, targets, forwards, (x) => x === address.toLowerCase());
+        const lcAddress = address.toLowerCase();
+        return this.expandTargets(parseAliasTargets(value), key, deliveredTo, depth, seen, targets, forwards, async (x) => x === lcAddress);
       }
     }
     if (cls === 'local') {
       for (const key of uniq([lcLocal, user])) {
-        const t = this.lookup(this.aliases, key);
+        const t = await this.aliasLookup(key);
         if (!t) continue;
         if (seen.has(key)) {
           // an alias that lists itself delivers to the mailbox of that name
           return this.userMailbox(key, domain, deliveredTo, targets);
         }
         seen.add(key);
-        return this.expandTargets(t, key, deliveredTo, depth, seen, targets, forwards, (x) => splitAddress(x).local.toLowerCase() === key && this.isLocalDomain(splitAddress(x).domain));
+        return this.expandTargets(t, key, deliveredTo, depth, seen, targets, forwards, async (x) => splitAddress(x).local.toLowerCase() === key && (await this.isLocalDomain(splitAddress(x).domain)));
       }
       if (this.userMailbox(user, domain, deliveredTo, targets)) return true;
     } else if (cls === 'virtual') {
@@ -213,56 +201,58 @@ export class RecipientResolver implements AddressDirectory {
     return false;
   }
 
-  private expandTargets(
-    list: string[],
+  private async expandTargets(
+    list: AliasTarget[],
     key: string,
     deliveredTo: string,
     depth: number,
     seen: Set<string>,
     targets: MailboxTarget[],
     forwards: string[],
-    isSelf: (qualifiedTarget: string) => boolean,
-  ): boolean {
+    isSelf: (qualifiedTarget: string) => Promise<boolean>,
+  ): Promise<boolean> {
     let any = false;
-    for (const raw of this.readTargets(list, key)) {
-      const addr = this.qualify(unquote(raw));
-      if (isSelf(addr.toLowerCase())) {
+    for (const raw of await this.readTargets(list, key, 0)) {
+      const addr = this.qualify(raw);
+      if (await isSelf(addr.toLowerCase())) {
         const { local, domain } = splitAddress(addr);
         if (this.userMailbox(local.toLowerCase(), domain, deliveredTo, targets)) any = true;
         continue;
       }
-      if (this.expand(addr, deliveredTo, depth + 1, seen, targets, forwards)) any = true;
+      if (await this.expand(addr, deliveredTo, depth + 1, seen, targets, forwards)) any = true;
       else log.warn(`alias ${key}: target ${raw} does not exist here`);
     }
     return any;
   }
 
-  /** Alias values with :include: files read, unsupported |command and /file targets dropped. */
-  private readTargets(list: string[], key: string): string[] {
+  /** The addresses of alias targets: :include: files read, unsupported |command and /file targets dropped. */
+  private async readTargets(list: AliasTarget[], key: string, nesting: number): Promise<string[]> {
     const out: string[] = [];
     for (const t of list) {
-      if (t.toLowerCase().startsWith(':include:')) {
-        const file = t.slice(9).trim();
-        let text: string;
+      if (t.kind === 'address') out.push(t.address);
+      else if (t.kind === 'include') {
+        if (nesting >= MAX_DEPTH) {
+          log.warn(`alias ${key}: :include: nested too deep at ${t.path}`);
+          continue;
+        }
+        let included: AliasTarget[];
         try {
-          text = readFileSync(file, 'utf8');
+          included = await readIncludeFile(t.path, process.cwd());
         } catch (err) {
-          throw new TableError(`alias ${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          throw new TableError(`alias ${key}: cannot read ${t.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         }
-        for (const line of text.split(/\r?\n/)) {
-          if (/^\s*#/.test(line)) continue;
-          for (const w of line.split(',')) if (w.trim()) out.push(w.trim());
-        }
-      } else if (t.startsWith('|') || t.startsWith('/') || t.startsWith('"|') || t.startsWith('"/')) {
-        log.warn(`alias ${key}: delivery to commands and files is not supported, target ${t} ignored`);
-      } else out.push(t);
+        out.push(...(await this.readTargets(included, key, nesting + 1)));
+      } else {
+        log.warn(`alias ${key}: ${t.unsupported}, target ${t.kind === 'pipe' ? '|' + t.command : t.path} ignored`);
+      }
     }
     return out;
   }
 
-  private lookup(tables: LoadedTable[], key: string): string[] | undefined {
-    for (const t of tables) {
-      const v = t.get(key);
+  /** alias_maps: the targets of the first table that has `name`. */
+  private async aliasLookup(name: string): Promise<AliasTarget[] | undefined> {
+    for (const t of this.aliases) {
+      const v = await t.expand(name);
       if (v !== undefined) return v;
     }
     return undefined;
@@ -281,15 +271,15 @@ export class RecipientResolver implements AddressDirectory {
     return true;
   }
 
-  private postmaster(deliveredTo: string, depth: number, seen: Set<string>, targets: MailboxTarget[], forwards: string[]): boolean {
+  private async postmaster(deliveredTo: string, depth: number, seen: Set<string>, targets: MailboxTarget[], forwards: string[]): Promise<boolean> {
     if (seen.has('#postmaster')) return false;
     seen.add('#postmaster');
     const configured = this.view.get('postmaster_recipient').trim();
     if (configured) {
       return this.expand(this.qualify(configured), deliveredTo, depth + 1, seen, targets, forwards);
     }
-    const local = this.lookup(this.aliases, 'postmaster');
-    if (local) return this.expandTargets(local, 'postmaster', deliveredTo, depth, seen, targets, forwards, () => false);
+    const local = await this.aliasLookup('postmaster');
+    if (local) return this.expandTargets(local, 'postmaster', deliveredTo, depth, seen, targets, forwards, async () => false);
     const entry = this.users.lookup('postmaster') ?? this.users.lookup('root') ?? this.users.all()[0];
     if (!entry) return false;
     targets.push(this.mailboxFor(entry, deliveredTo));
@@ -322,12 +312,21 @@ export class RecipientResolver implements AddressDirectory {
   }
 }
 
-function uniq(keys: string[]): string[] {
-  return [...new Set(keys)];
+/** A user database without users: domain classes from the configuration alone. */
+const NO_USERS: UserDatabase = { lookup: () => undefined, all: () => [], domains: () => new Set() };
+
+/**
+ * Which addresses of queued mail are local when the server assembly gives no better predicate
+ * (QueueManagerDeps.isLocal): mydestination, virtual_mailbox_domains, virtual_alias_domains,
+ * without the user database's domains.
+ */
+export function localAddressMatcher(config: Config, tables?: TableCache): (address: string) => Promise<boolean> {
+  const resolver = new RecipientResolver({ view: config.view(), users: NO_USERS, tables });
+  return (address) => resolver.isLocalAddress(address);
 }
 
-function unquote(s: string): string {
-  return s.startsWith('"') && s.endsWith('"') && s.length >= 2 ? s.slice(1, -1) : s;
+function uniq(keys: string[]): string[] {
+  return [...new Set(keys)];
 }
 
 function safe<T>(f: () => T, fallback: T): T {

@@ -159,18 +159,6 @@ export function normalizeDomain(domain: string): string {
   return d.endsWith('.') && !d.startsWith('[') ? d.slice(0, -1) : d;
 }
 
-/** `user+ext` → `{ user, ext }` with recipient_delimiter (each character of the parameter is a delimiter, as in Postfix ≥ 2.11). */
-export function splitExtension(local: string, delimiters: string): { user: string; ext?: string } {
-  if (!delimiters) return { user: local };
-  let best = -1;
-  for (const d of delimiters) {
-    const i = local.indexOf(d);
-    if (i > 0 && (best < 0 || i < best)) best = i;
-  }
-  if (best <= 0) return { user: local };
-  return { user: local.slice(0, best), ext: local.slice(best + 1) };
-}
-
 /** RFC 3461 §4 xtext decoding (`+2B` → `+`); undefined when malformed. */
 export function xtextDecode(s: string): string | undefined {
   let out = '';

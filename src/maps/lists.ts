@@ -21,6 +21,20 @@ function filePatterns(text: string): string[] {
     .flatMap((l) => splitList(l));
 }
 
+/** Load problems of a list's tables and files (a literal pattern has none). */
+async function checkPatterns(patterns: Array<{ kind: string; table?: LookupTable; file?: ReloadingFile<unknown> }>): Promise<TableDiagnostic[]> {
+  const out: TableDiagnostic[] = [];
+  for (const p of patterns) {
+    try {
+      if (p.table) out.push(...(await p.table.check()));
+      if (p.file) out.push(...(await p.file.get()).diagnostics);
+    } catch (err) {
+      out.push({ severity: 'error', file: p.table?.text ?? p.file?.path ?? '', line: 0, message: (err as Error).message });
+    }
+  }
+  return out;
+}
+
 type DomainPattern = { kind: 'domain'; domain: string } | { kind: 'table'; table: LookupTable } | { kind: 'file'; file: ReloadingFile<string[]> };
 
 export class DomainList {
@@ -73,17 +87,8 @@ export class DomainList {
     return false;
   }
 
-  async check(): Promise<TableDiagnostic[]> {
-    const out: TableDiagnostic[] = [];
-    for (const p of this.patterns) {
-      try {
-        if (p.kind === 'table') out.push(...(await p.table.check()));
-        if (p.kind === 'file') await p.file.get();
-      } catch (err) {
-        out.push({ severity: 'error', file: p.kind === 'table' ? p.table.text : p.kind === 'file' ? p.file.path : '', line: 0, message: (err as Error).message });
-      }
-    }
-    return out;
+  check(): Promise<TableDiagnostic[]> {
+    return checkPatterns(this.patterns);
   }
 }
 
@@ -133,16 +138,7 @@ export class NetworkList {
     return false;
   }
 
-  async check(): Promise<TableDiagnostic[]> {
-    const out: TableDiagnostic[] = [];
-    for (const p of this.patterns) {
-      try {
-        if (p.kind === 'table') out.push(...(await p.table.check()));
-        if (p.kind === 'file') out.push(...(await p.file.get()).diagnostics);
-      } catch (err) {
-        out.push({ severity: 'error', file: p.kind === 'table' ? p.table.text : p.kind === 'file' ? p.file.path : '', line: 0, message: (err as Error).message });
-      }
-    }
-    return out;
+  check(): Promise<TableDiagnostic[]> {
+    return checkPatterns(this.patterns);
   }
 }

@@ -14,9 +14,11 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config/config.js';
+import { localAddressMatcher } from '../delivery/resolve.js';
 import type { LocalDeliveryAgent } from '../delivery/types.js';
 import type { Resolver } from '../dns/resolver.js';
 import { logger } from '../log.js';
+import { splitAddress } from '../mail/smtp-address.js';
 import { parseRelayhost } from '../smtp/client/mx.js';
 import { SmtpTransport, transportSettings, type DeliveryReport } from '../smtp/client/transport.js';
 import type { NextHop, OutboundMessage, RecipientResult } from '../smtp/client/types.js';
@@ -36,11 +38,13 @@ import {
   type QueueFileState,
 } from './file.js';
 import { newQueueId } from './id.js';
-import { domainOf, localDomainMatcher } from './local.js';
 import { QueueStore, type QueueName } from './store.js';
 import type { OutboundQueue, QueueEnvelope, QueueFileWriter } from './types.js';
 
 const qlog = logger('qmgr');
+
+/** The destination of recipients whose domain class could not be found (a table failed). */
+const UNRESOLVED = '\0unresolved';
 const blog = logger('bounce');
 
 /** What the queue manager needs from the rest of the server. */
@@ -49,8 +53,12 @@ export interface QueueManagerDeps {
   resolver: Resolver;
   /** Delivery for local recipients of queued mail and for notices to local senders. */
   localDelivery?: LocalDeliveryAgent;
-  /** Which addresses are local (default: mydestination, virtual_mailbox_domains, virtual_alias_domains). */
-  isLocal?: (address: string) => boolean;
+  /**
+   * Which addresses are local (default: local delivery's domain classes from the configuration
+   * alone: mydestination, virtual_mailbox_domains, virtual_alias_domains). Rejects when a table
+   * cannot answer: the recipient is deferred.
+   */
+  isLocal?: (address: string) => Promise<boolean>;
   clock?: Clock;
   /** The SMTP client (default: an SmtpTransport over `resolver`). */
   transport?: Pick<SmtpTransport, 'deliver' | 'close'>;
@@ -180,7 +188,7 @@ export class QueueManager implements OutboundQueue {
   private settings: QueueSettings;
   private readonly clock: Clock;
   private readonly transport: Pick<SmtpTransport, 'deliver' | 'close'>;
-  private isLocal: (address: string) => boolean;
+  private isLocal: (address: string) => Promise<boolean>;
   private readonly localDelivery?: LocalDeliveryAgent;
   private readonly useControl: boolean;
 
@@ -205,7 +213,7 @@ export class QueueManager implements OutboundQueue {
     this.settings = readSettings(deps.config);
     this.clock = deps.clock ?? systemClock;
     this.transport = deps.transport ?? new SmtpTransport(deps.resolver, transportSettings(deps.config.view()), logger('smtp'));
-    this.isLocal = deps.isLocal ?? localDomainMatcher(deps.config);
+    this.isLocal = deps.isLocal ?? localAddressMatcher(deps.config);
     this.localDelivery = deps.localDelivery;
     this.useControl = deps.controlSocket ?? true;
   }
@@ -265,7 +273,7 @@ export class QueueManager implements OutboundQueue {
   /** Read the settings again (SIGHUP): backoff times, limits, relayhost, SMTP client options. */
   reload(config: Config): void {
     this.settings = readSettings(config);
-    if (!this.deps.isLocal) this.isLocal = localDomainMatcher(config);
+    if (!this.deps.isLocal) this.isLocal = localAddressMatcher(config);
     const t = this.transport as Partial<SmtpTransport>;
     if (typeof t.updateSettings === 'function') t.updateSettings(transportSettings(config.view()));
   }
@@ -437,6 +445,8 @@ export class QueueManager implements OutboundQueue {
       this.wakeIdle();
       return;
     }
+    // where each pending recipient goes, decided before the message counts as loaded
+    const keys = await this.destinationKeys(st);
     this.loading.delete(id);
     if (!this.running) return;
     const msg: ActiveMessage = {
@@ -451,27 +461,41 @@ export class QueueManager implements OutboundQueue {
       truncateTo: st.fileLength > st.journalEnd ? st.journalEnd : undefined,
     };
     this.loaded.set(id, msg);
-    this.startPass(msg);
+    this.startPass(msg, keys);
   }
 
-  private destinationKey(address: string): string {
-    if (this.isLocal(address)) return 'local';
+  private async destinationKey(address: string): Promise<string> {
+    try {
+      if (await this.isLocal(address)) return 'local';
+    } catch (err) {
+      qlog.warn(`cannot resolve <${address}>: ${(err as Error).message}`);
+      return UNRESOLVED;
+    }
     if (this.settings.relayhost) return this.settings.relayhost.name;
-    return domainOf(address);
+    return splitAddress(address).domain;
+  }
+
+  /** The destination of each pending recipient (by index). */
+  private async destinationKeys(st: QueueFileState): Promise<Map<number, string>> {
+    const keys = new Map<number, string>();
+    for (let i = 0; i < st.rcpt.length; i++) {
+      if (st.rcpt[i].status === 'pending') keys.set(i, await this.destinationKey(st.header.rcpt[i].address));
+    }
+    return keys;
   }
 
   private destination(key: string): Destination {
     let d = this.destinations.get(key);
     if (!d) {
       const hop: NextHop | undefined =
-        key === 'local' ? undefined : (this.settings.relayhost ?? { name: key, host: key, port: this.settings.destPort, mx: true, relay: false });
+        key === 'local' || key === UNRESOLVED ? undefined : (this.settings.relayhost ?? { name: key, host: key, port: this.settings.destPort, mx: true, relay: false });
       d = { key, hop, jobs: new JobQueue(), active: 0 };
       this.destinations.set(key, d);
     }
     return d;
   }
 
-  private startPass(msg: ActiveMessage): void {
+  private startPass(msg: ActiveMessage, keys: Map<number, string>): void {
     const { st } = msg;
     const pending = st.rcpt.map((r, i) => (r.status === 'pending' ? i : -1)).filter((i) => i >= 0);
     qlog.withId(msg.id).info(`from=<${st.header.sender}>, size=${st.size}, nrcpt=${st.rcpt.length} (queue active)`);
@@ -485,7 +509,7 @@ export class QueueManager implements OutboundQueue {
     }
     const groups = new Map<string, number[]>();
     for (const i of pending) {
-      const key = this.destinationKey(st.header.rcpt[i].address);
+      const key = keys.get(i) ?? UNRESOLVED;
       const g = groups.get(key) ?? [];
       g.push(i);
       groups.set(key, g);
@@ -560,7 +584,10 @@ export class QueueManager implements OutboundQueue {
     const jobStart = this.clock.now();
     let report: DeliveryReport;
     const now = this.clock.now();
-    if (dest.suspended && dest.suspended.until > now) {
+    if (dest.key === UNRESOLVED) {
+      // Postfix qmgr: a recipient whose address cannot be resolved is deferred
+      report = { results: job.rcpts.map(() => ({ outcome: 'deferred', dsn: '4.3.0', reason: 'address resolver failure', relay: 'none' })) };
+    } else if (dest.suspended && dest.suspended.until > now) {
       const r = dest.suspended.result;
       const reason = r.reason.startsWith('delivery temporarily suspended: ') ? r.reason : `delivery temporarily suspended: ${r.reason}`;
       report = { results: job.rcpts.map(() => ({ ...r, reason, setupSeconds: 0, xferSeconds: 0 })) };
@@ -585,7 +612,7 @@ export class QueueManager implements OutboundQueue {
         await fh.close().catch(() => {});
       }
     }
-    this.record(job, report.results, jobStart, dest.key === 'local' ? 'local' : 'smtp');
+    this.record(job, report.results, jobStart, dest.key === 'local' ? 'local' : dest.key === UNRESOLVED ? 'qmgr' : 'smtp');
     await this.jobDone(msg);
   }
 

@@ -3,9 +3,9 @@
 // file (fsync + atomic rename before commit() resolves), moving files between
 // queues by rename, finding and listing messages. Used by the queue manager inside
 // the server and by `facteur queue …` from outside it, at the same time.
-import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, opendir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DirectorySync } from '../store/dir-sync.js';
 import { FLAG_8BIT_BODY, FLAG_8BIT_HEADERS, FLAG_COMPLETE, firstLine, headerFromEnvelope, type StoredHeader } from './file.js';
 import { isQueueId } from './id.js';
 import type { QueueEnvelope, QueueFileWriter } from './types.js';
@@ -14,45 +14,6 @@ export const QUEUE_NAMES = ['incoming', 'active', 'deferred', 'hold', 'corrupt']
 export type QueueName = (typeof QUEUE_NAMES)[number];
 /** Queues a message can be in once committed (corrupt/ is for an administrator). */
 export const LIVE_QUEUES: readonly QueueName[] = ['active', 'deferred', 'hold'];
-
-/** fsync of a directory, shared by every rename that happened before it started (group commit). */
-class DirSyncer {
-  private inflight?: Promise<void>;
-  private next?: Promise<void>;
-  constructor(private readonly dir: string) {}
-
-  sync(): Promise<void> {
-    if (!this.inflight) {
-      this.inflight = this.run().finally(() => {
-        this.inflight = undefined;
-      });
-      return this.inflight;
-    }
-    // a rename made while a sync runs needs a sync that starts after it
-    if (!this.next) {
-      this.next = this.inflight.then(
-        () => {
-          this.next = undefined;
-          return this.sync();
-        },
-        () => {
-          this.next = undefined;
-          return this.sync();
-        },
-      );
-    }
-    return this.next;
-  }
-
-  private async run(): Promise<void> {
-    const fh = await open(this.dir, fsConstants.O_RDONLY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-}
 
 export interface QueueFileRef {
   queue: QueueName;
@@ -166,7 +127,7 @@ function has8bit(b: Buffer): boolean {
 }
 
 export class QueueStore {
-  private syncers = new Map<QueueName, DirSyncer>();
+  private syncers = new Map<QueueName, DirectorySync>();
 
   constructor(readonly dir: string) {}
 
@@ -193,7 +154,7 @@ export class QueueStore {
   syncDir(queue: QueueName): Promise<void> {
     let s = this.syncers.get(queue);
     if (!s) {
-      s = new DirSyncer(join(this.dir, queue));
+      s = new DirectorySync(join(this.dir, queue));
       this.syncers.set(queue, s);
     }
     return s.sync();

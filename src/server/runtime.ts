@@ -79,7 +79,7 @@ export class Runtime {
     this.config = config;
     this.policies = new Map();
     this.deliveries = new Map();
-    this.delivery = new LocalDelivery({ config, users: this.users });
+    this.delivery = new LocalDelivery({ config, users: this.users, tables: this.tables });
     if (this.queue) this.queue.reload(config);
     else {
       this.queue = new QueueManager({
@@ -93,17 +93,14 @@ export class Runtime {
   }
 
   /** Local for the queue: the same domain classes local delivery uses (with the user database's domains). */
-  private isLocal(address: string): boolean {
-    const at = address.lastIndexOf('@');
-    if (at < 0) return true;
-    const cls = this.delivery.resolver.domainClass(address.slice(at + 1).toLowerCase().replace(/\.$/, ''));
-    return cls === 'local' || cls === 'virtual' || cls === 'alias';
+  private isLocal(address: string): Promise<boolean> {
+    return this.delivery.resolver.isLocalAddress(address);
   }
 
   private deliveryFor(service: ServiceName): LocalDelivery {
     let d = this.deliveries.get(service);
     if (!d) {
-      d = new LocalDelivery({ config: this.config, service, users: this.users });
+      d = new LocalDelivery({ config: this.config, service, users: this.users, tables: this.tables });
       this.deliveries.set(service, d);
     }
     return d;

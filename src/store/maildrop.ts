@@ -3,7 +3,7 @@
 // UIDVALIDITY from dovecot-uidlist (for Dovecot's pop3_uidl_format %08Xu%08Xv),
 // \Seen for RETR'd messages and deletion at QUIT. Changes go through the shared Folder,
 // so IMAP sessions see them (and POP3 sees IMAP's at the next login).
-import { lfToCrlf } from './crlf.js';
+import { toCrlf } from '../mail/line-ends.js';
 import type { Folder } from './folder.js';
 import type { MailStore } from './mailstore.js';
 import { FLAG_SEEN } from './maildir/names.js';
@@ -57,7 +57,7 @@ export class Maildrop {
     const r = this.folder.byUid(uid);
     if (!r) return undefined;
     const raw = await this.folder.readRaw(r);
-    return raw ? lfToCrlf(raw) : undefined;
+    return raw ? toCrlf(raw) : undefined;
   }
 
   /** Set \Seen (RETR; Dovecot's pop3 does the same). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { expandMacros } from '../../src/config/expand.js';
 import { Config } from '../../src/config/config.js';
 import { formatDiagnostic, parseMainCf } from '../../src/config/parse.js';
 
@@ -65,6 +66,17 @@ describe('values and expansion', () => {
     assert.equal(c.get('mydestination'), 'mx.example.org, localhost.example.org, localhost');
     assert.equal(c.get('smtpd_banner'), 'mx.example.org ESMTP no');
     assert.equal(c.expand('${myhostname?set}${nothing:empty}$$'), 'setempty$');
+  });
+
+  it('expandMacros: one expander with a lookup function; malformed macros reported (main.cf) or kept (reply templates)', () => {
+    const vars: Record<string, string> = { a: 'A', empty: '', 'x.y': 'XY' };
+    const lookup = (n: string) => vars[n] ?? '';
+    assert.equal(expandMacros('$a-${a}-$(a)-${a?{s}:{e}}-${empty?{s}:{e}}-${a:e}-${empty:e}-${a?$a$a}-$$-$-', lookup), 'A-A-A-s-e--e-AA-$-$-');
+    const problems: string[] = [];
+    const report = { bracedName: /^[A-Za-z0-9_.-]+$/, onProblem: (p: string) => problems.push(p) };
+    assert.equal(expandMacros('${x.y}|${b d}|${a', lookup, report), 'XY||${a');
+    assert.deepEqual(problems, ['bad parameter expansion "${b d}"', `missing '}' in "\${x.y}|\${b d}|\${a"`]);
+    assert.equal(expandMacros('${x.y}|${b d}|${a', lookup, { malformed: 'keep' }), '${x.y}|${b d}|A');
   });
 
   it('detects an expansion loop as an error', () => {

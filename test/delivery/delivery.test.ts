@@ -2,14 +2,14 @@
 // Maildir file names and sizes, mbox format and locking, all-or-nothing failures, the
 // LocalDeliveryAgent contract and routing of remote alias targets to the queue.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Config } from '../../src/config/config.js';
 import { LocalDelivery } from '../../src/delivery/agent.js';
 import { MboxrdQuoter, mboxFromLine, lockMbox } from '../../src/delivery/mbox.js';
-import { parseAliases } from '../../src/delivery/tables.js';
-import { SizeCounter, uniqueMaildirName, syncDirectory } from '../../src/store/maildir/deliver.js';
+import { syncDirectory } from '../../src/store/dir-sync.js';
+import { SizeCounter, uniqueMaildirName } from '../../src/store/maildir/deliver.js';
 import { mailboxEvents } from '../../src/store/events.js';
 import { MemoryUsers, RawClient, startServer, tmpDir, type TestServer } from '../smtp/harness.js';
 
@@ -99,18 +99,50 @@ describe('recipient resolution', () => {
     writeFileSync(join(dd, 'aliases'), 'a: b\n');
     const { d: dt } = delivery(dd, { alias_maps: `hash:${join(dd, 'aliases')}` });
     (await import('node:fs')).rmSync(join(dd, 'aliases'));
-    await new Promise((r) => setTimeout(r, 1100)); // tables re-check their file at most once a second
     const r = await dt.route('alice@example.test');
     assert.equal(r.status, 'tempfail');
     await assert.rejects(dt.directory.classify('alice@example.test'));
   });
 
-  it('aliases(5) syntax', () => {
-    const m = parseAliases('a: b, "c, d"@x.test\n# c\n\nb:\tc\n  ,d\n');
-    assert.deepEqual([...m.entries()], [
-      ['a', ['b', '"c, d"@x.test']],
-      ['b', ['c', 'd']],
-    ]);
+  it('every src/maps table type: inline alias_maps, regexp virtual_alias_maps, texthash domain lists, relay_domains parents', async () => {
+    const dd = tmpDir();
+    writeFileSync(join(dd, 'virtual.regexp'), '/^sales(\\+.*)?@shop\\.test$/ bob@example.test, buyer@remote.test\n/^(.*)@old\\.test$/ $1@example.test\n');
+    writeFileSync(join(dd, 'domains'), 'shop.test OK\nold.test OK\n');
+    const { d: dt } = delivery(dd, {
+      alias_maps: 'inline:{ helpdesk=alice, { staff = alice, bob } }',
+      virtual_alias_domains: `texthash:${join(dd, 'domains')}`,
+      virtual_alias_maps: `regexp:${join(dd, 'virtual.regexp')}`,
+      relay_domains: 'relay.test',
+    });
+    const boxes = async (a: string) => {
+      const r = await dt.route(a);
+      assert.equal(r.status, 'local', `${a}: ${JSON.stringify(r)}`);
+      return r.status === 'local' ? { boxes: r.targets.map((t) => t.user).sort(), forwards: r.forwards } : undefined;
+    };
+    assert.deepEqual(await boxes('helpdesk@example.test'), { boxes: ['alice@example.test'], forwards: [] });
+    assert.deepEqual(await boxes('staff@example.test'), { boxes: ['alice@example.test', 'bob@example.test'], forwards: [] });
+    assert.deepEqual(await boxes('sales+x@shop.test'), { boxes: ['bob@example.test'], forwards: ['buyer@remote.test'] });
+    assert.deepEqual(await boxes('alice@old.test'), { boxes: ['alice@example.test'], forwards: [] });
+    assert.deepEqual(await dt.route('nobody@shop.test'), { status: 'unknown', domainClass: 'alias' });
+    // relay_domains is in parent_domain_matches_subdomains by default
+    assert.deepEqual(await dt.route('x@sub.relay.test'), { status: 'remote', domainClass: 'relay' });
+    assert.equal(await dt.resolver.isLocalAddress('x@old.test'), true);
+    assert.equal(await dt.resolver.isLocalAddress('x@sub.relay.test'), false);
+    assert.equal(await dt.resolver.isLocalAddress('bob'), true);
+  });
+
+  it('a table that cannot answer (fail:, a missing domain-list file) is a temporary failure', async () => {
+    const { d: df } = delivery(tmpDir(), { virtual_alias_maps: 'fail:down' });
+    assert.equal((await df.route('alice@example.test')).status, 'tempfail');
+    await assert.rejects(df.directory.classify('alice@example.test'));
+    const dd = tmpDir();
+    writeFileSync(join(dd, 'domains'), 'virtual.test\n');
+    const { d: dm } = delivery(dd, { virtual_mailbox_domains: join(dd, 'domains') });
+    assert.equal(await dm.resolver.isLocalAddress('x@virtual.test'), true);
+    rmSync(join(dd, 'domains'));
+    const r = await dm.route('x@elsewhere.test');
+    assert.equal(r.status, 'tempfail');
+    await assert.rejects(dm.resolver.isLocalAddress('x@elsewhere.test'));
   });
 });
 

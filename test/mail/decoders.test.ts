@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { parseAddressList, writeAddressList } from '../../src/mail/address.js';
 import { casemap, casemapIncludes } from '../../src/mail/casemap.js';
 import { decodeCharset, isKnownCharset } from '../../src/mail/charset.js';
-import { crlfSize, toCrlf, toLf } from '../../src/mail/crlf.js';
+import { crlfSize, toCrlf, toLf } from '../../src/mail/line-ends.js';
 import { parseMessageDate } from '../../src/mail/date.js';
 import { decodeHeaderValue } from '../../src/mail/encoded-words.js';
 import { parseParams } from '../../src/mail/rfc2231.js';

@@ -12,7 +12,9 @@ import {
   NetworkList,
   openTable,
   openTables,
+  parseAliases,
   parseAliasTargets,
+  splitAliasValue,
   splitExtension,
   stripExtension,
   TableCache,
@@ -285,11 +287,22 @@ describe('aliases(5)', () => {
       { kind: 'address', address: 'x' },
     ]);
   });
+  it('aliases(5) syntax: values split at commas outside quotes, continuation lines', () => {
+    const m = parseAliases('a: b, "c, d"@x.test\n# c\n\nb:\tc\n  ,d\n', 'aliases').value;
+    assert.deepEqual(
+      [...m.entries()].map(([k, v]) => [k, splitAliasValue(v)]),
+      [
+        ['a', ['b', '"c, d"@x.test']],
+        ['b', ['c', 'd']],
+      ],
+    );
+  });
 });
 
 describe('address lookups', () => {
   it('splitExtension / stripExtension with recipient_delimiter', () => {
     assert.deepEqual(splitExtension('alice+tag', '+'), { base: 'alice', extension: 'tag', delimiter: '+' });
+    assert.deepEqual(splitExtension('alice+tag+x', '+'), { base: 'alice', extension: 'tag+x', delimiter: '+' });
     assert.deepEqual(splitExtension('alice-x+y', '+-'), { base: 'alice', extension: 'x+y', delimiter: '-' });
     assert.deepEqual(splitExtension('owner-list', '-'), { base: 'owner-list' });
     assert.deepEqual(splitExtension('list-request', '-'), { base: 'list-request' });

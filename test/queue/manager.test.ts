@@ -228,6 +228,20 @@ describe('queue manager: delivery to a remote MX', () => {
     assert.equal(mx.messages.length, 1, 'the remote recipient was not sent twice');
   });
 
+  it('defers a recipient whose domain class a table cannot tell (address resolver failure); the others go on', async () => {
+    const { local, qm, mx, dir, logs } = await setup({ config: { virtual_alias_domains: 'fail:down' } });
+    const id = await submit(qm, { recipients: ['alice@example.test', 'carol@remote.test'] });
+    await qm.idle();
+    assert.deepEqual(local.delivered.map((d) => d.recipient), ['alice@example.test']);
+    assert.equal(mx.messages.length, 0);
+    const st = await readQueueFile(join(dir, 'queue', 'deferred', id));
+    assert.deepEqual(st.rcpt.map((r) => [r.status, r.reason]), [
+      ['done', 'delivered to maildir'],
+      ['pending', 'address resolver failure'],
+    ]);
+    assert.equal(logs.grep(/to=<carol@remote\.test>, relay=none, .*dsn=4\.3\.0, status=deferred \(address resolver failure\)$/).length, 1, logs.lines.join('\n'));
+  });
+
   it('limits connections per destination and recipients per transaction', async () => {
     const { mx, qm } = await setup({ config: { default_destination_concurrency_limit: '2', default_destination_recipient_limit: '2' } });
     await Promise.all(Array.from({ length: 12 }, (_, i) => submit(qm, { recipients: [`a${i}@remote.test`, `b${i}@remote.test`, `c${i}@remote.test`] })));

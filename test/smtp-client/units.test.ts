@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { StaticResolver } from '../../src/dns/static.js';
 import { downgradeTo7bit, quotedPrintable } from '../../src/smtp/client/downgrade.js';
 import { DotStuffer, dotStuff } from '../../src/smtp/client/dotstuff.js';
 import { lookupHosts, parseRelayhost } from '../../src/smtp/client/mx.js';
-import { credentialKeys, parseTableSource } from '../../src/smtp/client/passwords.js';
+import { credentialKeys, lookupCredentials } from '../../src/smtp/client/passwords.js';
+import { TableCache } from '../../src/maps/index.js';
 import { ReplyParser, parseEhlo, replyStatus, replyText } from '../../src/smtp/client/reply.js';
 import { chooseMechanism } from '../../src/smtp/client/sasl.js';
 import { orcptParam, xtextDecode, xtextEncode } from '../../src/smtp/client/xtext.js';
@@ -129,10 +133,14 @@ describe('next hops and hosts', () => {
     assert.deepEqual(await lookupHosts(r, hop('loop.test'), opts), { ok: false, outcome: 'bounced', dsn: '5.4.6', reason: 'mail for loop.test loops back to myself' });
   });
 
-  it('reads a smtp_sasl_password_maps source file', () => {
-    const m = parseTableSource('# comment\n[smtp.isp.test]:587 user@isp.test:pa:ss\n\nother.test  u2:p2\n  continued\n');
-    assert.equal(m.get('[smtp.isp.test]:587'), 'user@isp.test:pa:ss');
-    assert.equal(m.get('other.test'), 'u2:p2 continued');
+  it('reads a smtp_sasl_password_maps source file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facteur-sasl-'));
+    writeFileSync(join(dir, 'sasl_passwd'), '# comment\n[smtp.isp.test]:587 user@isp.test:pa:ss\n\nother.test  u2:p2\n  continued\n');
+    const tables = [{ type: 'texthash', name: join(dir, 'sasl_passwd'), text: `texthash:${join(dir, 'sasl_passwd')}` }];
+    const cache = new TableCache();
+    assert.deepEqual(await lookupCredentials(tables, parseRelayhost('[smtp.isp.test]:587', 25)!, cache), { user: 'user@isp.test', password: 'pa:ss' });
+    // a continuation line keeps its leading whitespace (postmap's logical lines, src/maps)
+    assert.deepEqual(await lookupCredentials(tables, parseRelayhost('other.test', 25)!, cache), { user: 'u2', password: 'p2  continued' });
     assert.deepEqual(credentialKeys(parseRelayhost('[smtp.isp.test]:587', 25)!), ['[smtp.isp.test]:587', '[smtp.isp.test]', 'smtp.isp.test:587', 'smtp.isp.test']);
   });
 });

@@ -9,7 +9,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { MboxReader, statusFlags, type MboxMessage } from '../../delivery/mbox.js';
-import { ensureMaildir, openTmpFile, SizeCounter, syncDirectory } from '../../store/maildir/deliver.js';
+import { syncDirectory } from '../../store/dir-sync.js';
+import { ensureMaildir, openTmpFile, SizeCounter } from '../../store/maildir/deliver.js';
 
 export interface MigrateOptions {
   variant?: 'mboxrd' | 'mboxo';

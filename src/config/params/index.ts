@@ -40,28 +40,21 @@ export const PARAMETER_INDEX: ReadonlyMap<string, ParamSpec> = (() => {
  * submission services. They win over main.cf's global values (as master.cf does) and
  * lose to an explicit `service.parameter` line.
  */
+const SUBMISSION: Readonly<Record<string, string>> = {
+  smtpd_tls_security_level: 'encrypt',
+  smtpd_sasl_auth_enable: 'yes',
+  smtpd_tls_auth_only: 'yes',
+  smtpd_client_restrictions: 'permit_sasl_authenticated, reject',
+  smtpd_helo_restrictions: '',
+  smtpd_sender_restrictions: 'reject_sender_login_mismatch',
+  smtpd_relay_restrictions: 'permit_sasl_authenticated, reject',
+  smtpd_recipient_restrictions: '',
+};
+
 export const SERVICE_DEFAULTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  submission: {
-    smtpd_tls_security_level: 'encrypt',
-    smtpd_sasl_auth_enable: 'yes',
-    smtpd_tls_auth_only: 'yes',
-    smtpd_client_restrictions: 'permit_sasl_authenticated, reject',
-    smtpd_helo_restrictions: '',
-    smtpd_sender_restrictions: 'reject_sender_login_mismatch',
-    smtpd_relay_restrictions: 'permit_sasl_authenticated, reject',
-    smtpd_recipient_restrictions: '',
-  },
-  submissions: {
-    smtpd_tls_wrappermode: 'yes',
-    smtpd_tls_security_level: 'encrypt',
-    smtpd_sasl_auth_enable: 'yes',
-    smtpd_tls_auth_only: 'yes',
-    smtpd_client_restrictions: 'permit_sasl_authenticated, reject',
-    smtpd_helo_restrictions: '',
-    smtpd_sender_restrictions: 'reject_sender_login_mismatch',
-    smtpd_relay_restrictions: 'permit_sasl_authenticated, reject',
-    smtpd_recipient_restrictions: '',
-  },
+  submission: SUBMISSION,
+  // the same service with TLS from the first byte (RFC 8314 §3.3)
+  submissions: { smtpd_tls_wrappermode: 'yes', ...SUBMISSION },
   imap: { default_process_limit: '10000' },
   imaps: { default_process_limit: '10000' },
   pop3: { default_process_limit: '1000' },

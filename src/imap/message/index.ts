@@ -3,7 +3,7 @@
 // line ends: convert a stored LF file with toCrlf() first) and its parsed structure.
 // ENVELOPE and BODY/BODYSTRUCTURE come back as wire bytes, ready to cache and to send unchanged.
 
-import { toCrlf, crlfSize, toLf } from '../../mail/crlf.js';
+import { toCrlf, crlfSize, toLf } from '../../mail/line-ends.js';
 import { parseStructure as parseMime, type MessageStructure, type MimePart } from '../../mail/mime.js';
 import { bodyStructureOf } from './bodystructure.js';
 import { envelope as envelopeOf } from './envelope.js';

@@ -6,26 +6,13 @@
 // parts, a multipart without its boundary): the caller bounces it instead of
 // sending it broken.
 
+import { toCrlf } from '../../mail/line-ends.js';
+
 const CRLF = Buffer.from('\r\n');
 
 function has8bit(b: Buffer): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] >= 0x80) return true;
   return false;
-}
-
-/** Normalize every line end to CRLF. */
-export function toCrlf(b: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let start = 0;
-  for (let i = 0; i < b.length; i++) {
-    if (b[i] === 0x0a && (i === 0 || b[i - 1] !== 0x0d)) {
-      parts.push(b.subarray(start, i), CRLF);
-      start = i + 1;
-    }
-  }
-  if (parts.length === 0) return b;
-  parts.push(b.subarray(start));
-  return Buffer.concat(parts);
 }
 
 interface Entity {

@@ -10,28 +10,6 @@ export interface SaslCredentials {
   password: string;
 }
 
-/** Parse a postmap source file: `key value`, `#` comments, leading-whitespace continuations. */
-export function parseTableSource(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let cur: string | undefined;
-  const flush = () => {
-    if (cur === undefined) return;
-    const m = /^(\S+)\s+(.*)$/.exec(cur.trim());
-    if (m && !out.has(m[1].toLowerCase())) out.set(m[1].toLowerCase(), m[2].trim());
-    cur = undefined;
-  };
-  for (const line of text.split(/\r?\n/)) {
-    if (/^\s*#/.test(line) || /^\s*$/.test(line)) continue;
-    if (/^\s/.test(line) && cur !== undefined) cur += ' ' + line.trim();
-    else {
-      flush();
-      cur = line;
-    }
-  }
-  flush();
-  return out;
-}
-
 /** Keys tried for a next hop, most specific first (Postfix: the next-hop as written, then the host). */
 export function credentialKeys(hop: NextHop): string[] {
   const keys = [hop.name, `[${hop.host}]:${hop.port}`, `[${hop.host}]`, `${hop.host}:${hop.port}`, hop.host];

@@ -13,6 +13,7 @@
 // recipient lists, the implicit smtpd_reject_unlisted_recipient check runs.
 import { logger, type Logger } from '../../log.js';
 import type { ConfigView, Restriction } from '../../config/config.js';
+import { expandMacros } from '../../config/expand.js';
 import type { Resolver } from '../../dns/resolver.js';
 import { openTable, mailAddrFind, stripExtension, TableError, type LookupTable, type TableCache } from '../../maps/index.js';
 import { isHeader, splitAddress, toInternalAddress, truncateDot, validHostaddr, validHostname, validMailhostAddr } from './address.js';
@@ -1197,56 +1198,7 @@ class RestrictionSession implements PolicySession {
           return this.s.param(name);
       }
     };
-    let out = '';
-    for (let i = 0; i < template.length; ) {
-      const ch = template[i];
-      if (ch !== '$') {
-        out += ch;
-        i++;
-        continue;
-      }
-      const next = template[i + 1];
-      if (next === '$') {
-        out += '$';
-        i += 2;
-        continue;
-      }
-      if (next === '{' || next === '(') {
-        const close = next === '{' ? '}' : ')';
-        let depth = 0;
-        let j = i + 1;
-        for (; j < template.length; j++) {
-          if (template[j] === next) depth++;
-          else if (template[j] === close && --depth === 0) break;
-        }
-        const inner = template.slice(i + 2, j);
-        const m = /^([A-Za-z0-9_]+)(?:([?:])([\s\S]*))?$/.exec(inner);
-        if (!m) {
-          out += template.slice(i, j + 1);
-        } else if (!m[2]) {
-          out += value(m[1]);
-        } else {
-          const v = value(m[1]);
-          const two = /^\{([\s\S]*)\}\s*:\s*\{([\s\S]*)\}$/.exec(m[3]);
-          let chosen: string;
-          if (m[2] === '?' && two) chosen = v ? two[1] : two[2];
-          else if (m[2] === '?') chosen = v ? m[3] : '';
-          else chosen = v ? '' : m[3];
-          out += this.expandTemplate(chosen, attrs);
-        }
-        i = j + 1;
-        continue;
-      }
-      const m = /^[A-Za-z0-9_]+/.exec(template.slice(i + 1));
-      if (!m) {
-        out += '$';
-        i++;
-        continue;
-      }
-      out += value(m[0]);
-      i += 1 + m[0].length;
-    }
-    return out;
+    return expandMacros(template, value, { malformed: 'keep' });
   }
 }
 

@@ -7,6 +7,8 @@ import { close, constants, open, promises as fsp, write } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { bareLfCount } from '../../mail/line-ends.js';
+import { syncDirectory } from '../dir-sync.js';
 import { mailboxEvents } from '../events.js';
 
 let deliveryCounter = 0;
@@ -74,15 +76,17 @@ export function canChown(owner: MaildirOwner): boolean {
   return owner.uid !== undefined && typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-/** Open a new file in `root/tmp/` for writing; O_EXCL guarantees the name is ours. */
-export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promise<{ base: string; path: string; fh: FileHandle }> {
+/**
+ * Create a uniquely named file in `root/tmp/` with `create` (which opens with O_EXCL, so that
+ * the name is ours): a name already taken gets a new one (5 times at most), a missing tmp/ is
+ * made again once (the Maildir was removed behind our back).
+ */
+async function createInTmp<T>(root: string, owner: MaildirOwner, create: (path: string) => Promise<T>): Promise<{ base: string; path: string; file: T }> {
   for (let attempt = 0; ; attempt++) {
     const base = uniqueMaildirName();
     const path = join(root, 'tmp', base);
     try {
-      const fh = await fsp.open(path, 'wx', 0o600);
-      if (canChown(owner)) await fh.chown(owner.uid!, owner.gid ?? -1);
-      return { base, path, fh };
+      return { base, path, file: await create(path) };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' && attempt < 5) continue;
@@ -94,6 +98,16 @@ export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promi
       throw err;
     }
   }
+}
+
+/** Open a new file in `root/tmp/` for writing; O_EXCL guarantees the name is ours. */
+export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promise<{ base: string; path: string; fh: FileHandle }> {
+  const { base, path, file } = await createInTmp(root, owner, async (p) => {
+    const fh = await fsp.open(p, 'wx', 0o600);
+    if (canChown(owner)) await fh.chown(owner.uid!, owner.gid ?? -1);
+    return fh;
+  });
+  return { base, path, fh: file };
 }
 
 /**
@@ -103,84 +117,20 @@ export async function openTmpFile(root: string, owner: MaildirOwner = {}): Promi
  */
 export async function writeTmpFile(root: string, data: Buffer, owner: MaildirOwner = {}, durable = true): Promise<{ base: string; path: string }> {
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (durable ? constants.O_DSYNC : 0);
-  for (let attempt = 0; ; attempt++) {
-    const base = uniqueMaildirName();
-    const path = join(root, 'tmp', base);
-    let fd: number;
-    try {
-      fd = await new Promise<number>((res, rej) => open(path, flags, 0o600, (err, f) => (err ? rej(err) : res(f))));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && attempt < 5) continue;
-      if (code === 'ENOENT' && attempt === 0) {
-        forgetMaildir(root);
-        await ensureMaildir(root, owner);
-        continue;
-      }
-      throw err;
+  const { base, path, file: fd } = await createInTmp(root, owner, (p) => new Promise<number>((res, rej) => open(p, flags, 0o600, (err, f) => (err ? rej(err) : res(f)))));
+  try {
+    if (canChown(owner)) await fsp.chown(path, owner.uid!, owner.gid ?? -1);
+    let off = 0;
+    while (off < data.length) {
+      off += await new Promise<number>((res, rej) => write(fd, data, off, data.length - off, off, (err, n) => (err ? rej(err) : res(n))));
     }
-    try {
-      if (canChown(owner)) await fsp.chown(path, owner.uid!, owner.gid ?? -1);
-      let off = 0;
-      while (off < data.length) {
-        off += await new Promise<number>((res, rej) => write(fd, data, off, data.length - off, off, (err, n) => (err ? rej(err) : res(n))));
-      }
-    } catch (err) {
-      await new Promise((r) => close(fd, () => r(undefined)));
-      await fsp.unlink(path).catch(() => undefined);
-      throw err;
-    }
-    await new Promise<void>((res, rej) => close(fd, (err) => (err ? rej(err) : res())));
-    return { base, path };
+  } catch (err) {
+    await new Promise((r) => close(fd, () => r(undefined)));
+    await fsp.unlink(path).catch(() => undefined);
+    throw err;
   }
-}
-
-/** Group commit of directory fsyncs: callers that ask while one is running share the next one. */
-class DirectorySync {
-  private running: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
-
-  constructor(private readonly dir: string) {}
-
-  sync(): Promise<void> {
-    if (!this.running) {
-      this.running = this.run().finally(() => {
-        this.running = undefined;
-      });
-      return this.running;
-    }
-    if (!this.next) {
-      this.next = this.running
-        .catch(() => undefined)
-        .then(() => {
-          this.next = undefined;
-          return this.sync();
-        });
-    }
-    return this.next;
-  }
-
-  private async run(): Promise<void> {
-    const fh = await fsp.open(this.dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-}
-
-const dirSyncs = new Map<string, DirectorySync>();
-
-/** fsync a directory, sharing the fsync with concurrent callers for the same directory. */
-export function syncDirectory(dir: string): Promise<void> {
-  let s = dirSyncs.get(dir);
-  if (!s) {
-    if (dirSyncs.size > 4096) dirSyncs.clear();
-    s = new DirectorySync(dir);
-    dirSyncs.set(dir, s);
-  }
-  return s.sync();
+  await new Promise<void>((res, rej) => close(fd, (err) => (err ? rej(err) : res())));
+  return { base, path };
 }
 
 /** Move a fully written, fsync'd tmp/ file into new/; returns the final path. Does not fsync new/. */
@@ -205,13 +155,7 @@ export class SizeCounter {
 
   add(chunk: Buffer): void {
     this.size += chunk.length;
-    let extra = 0;
-    let i = chunk.indexOf(0x0a);
-    while (i >= 0) {
-      const prevCr = i > 0 ? chunk[i - 1] === 0x0d : this.lastCr;
-      if (!prevCr) extra++;
-      i = chunk.indexOf(0x0a, i + 1);
-    }
+    const extra = bareLfCount(chunk, this.lastCr);
     if (chunk.length > 0) this.lastCr = chunk[chunk.length - 1] === 0x0d;
     this.vsize += chunk.length + extra;
   }
