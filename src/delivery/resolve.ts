@@ -38,7 +38,8 @@ export interface MailboxTarget {
 
 export type Routing =
   | { status: 'local'; domainClass: 'local' | 'virtual' | 'alias'; targets: MailboxTarget[]; forwards: string[] }
-  | { status: 'remote'; domainClass: 'remote' | 'relay' }
+  /** `address`: where it goes after routing operators in a local domain were resolved. */
+  | { status: 'remote'; domainClass: 'remote' | 'relay'; address: string }
   | { status: 'unknown'; domainClass: 'local' | 'virtual' | 'alias' }
   | { status: 'tempfail'; reason: string };
 
@@ -62,6 +63,9 @@ export class RecipientResolver implements AddressDirectory {
   private readonly relay: DomainList;
   private readonly aliases: AliasTable[];
   private readonly virtualAliases: TableList;
+  private readonly relayRecipients: TableList;
+  private readonly percentHack: boolean;
+  private readonly swapBangpath: boolean;
   private readonly localIps: Set<string>;
   readonly myorigin: string;
   private readonly mydomain: string;
@@ -81,6 +85,9 @@ export class RecipientResolver implements AddressDirectory {
     this.relay = new DomainList(safe(() => v.domains('relay_domains'), []), parentMatch, tableOpts);
     this.aliases = v.tables('alias_maps').map((t) => new AliasTable(openTable(t, { ...tableOpts, format: 'aliases' })));
     this.virtualAliases = new TableList(v.tables('virtual_alias_maps').map((t) => openTable(t, tableOpts)));
+    this.relayRecipients = new TableList(v.tables('relay_recipient_maps').map((t) => openTable(t, tableOpts)));
+    this.percentHack = v.bool('allow_percent_hack');
+    this.swapBangpath = v.bool('swap_bangpath');
     this.myorigin = normalizeDomain(v.get('myorigin') || v.get('myhostname'));
     this.delimiter = v.get('recipient_delimiter');
     this.mydomain = normalizeDomain(v.get('mydomain'));
@@ -126,8 +133,36 @@ export class RecipientResolver implements AddressDirectory {
   async classify(address: string): Promise<AddressClass> {
     const r = await this.route(address);
     if (r.status === 'tempfail') throw new TableError(r.reason);
-    if (r.status === 'remote') return r.domainClass === 'relay' ? { domainClass: 'relay', known: true } : { domainClass: 'remote' };
+    if (r.status === 'remote') return r.domainClass === 'relay' ? { domainClass: 'relay', known: await this.isRelayRecipient(r.address) } : { domainClass: 'remote' };
     return { domainClass: r.domainClass, known: r.status === 'local' };
+  }
+
+  /** relay_recipient_maps: empty means every address in relay_domains is valid (postconf(5)). */
+  private async isRelayRecipient(address: string): Promise<boolean> {
+    if (this.relayRecipients.empty) return true;
+    const { local, domain } = splitAddress(address.toLowerCase());
+    const { base } = splitExtension(local, this.delimiter);
+    for (const key of uniq([`${local}@${domain}`, `${base}@${domain}`])) if ((await this.relayRecipients.lookup(key)) !== undefined) return true;
+    return (await this.relayRecipients.lookup(`@${domain}`, true)) !== undefined;
+  }
+
+  /**
+   * trivial-rewrite: once a local domain is stripped, routing operators left in the local part
+   * name the real destination: user%host (allow_percent_hack), host!user (swap_bangpath),
+   * "user@host" (a quoted @). Returns the rewritten address, or undefined when there is none.
+   */
+  private stripRouting(local: string): string | undefined {
+    const unquoted = local.startsWith('"') && local.endsWith('"') && local.length >= 2 ? local.slice(1, -1).replace(/\\(.)/g, '$1') : local;
+    if (unquoted.includes('@')) return unquoted;
+    if (this.swapBangpath && unquoted.includes('!')) {
+      const i = unquoted.indexOf('!');
+      return `${unquoted.slice(i + 1)}@${unquoted.slice(0, i)}`;
+    }
+    if (this.percentHack && unquoted.includes('%')) {
+      const i = unquoted.lastIndexOf('%');
+      return `${unquoted.slice(0, i)}@${unquoted.slice(i + 1)}`;
+    }
+    return undefined;
   }
 
   /** Where mail for `address` (internal form, as received) goes. */
@@ -138,8 +173,13 @@ export class RecipientResolver implements AddressDirectory {
       const top = qualified.replace(/\.$/, '');
       const targets: MailboxTarget[] = [];
       const forwards: string[] = [];
-      const cls = await this.domainClass(splitAddress(qualified).domain);
-      if (cls === 'remote' || cls === 'relay') return { status: 'remote', domainClass: cls };
+      const { local: firstLocal, domain: firstDomain } = splitAddress(qualified);
+      const cls = await this.domainClass(firstDomain);
+      if (cls === 'remote' || cls === 'relay') return { status: 'remote', domainClass: cls, address: qualified };
+      if (cls === 'local') {
+        const routed = this.stripRouting(firstLocal);
+        if (routed !== undefined) return this.route(routed);
+      }
       const found = await this.expand(qualified, top, 0, new Set(), targets, forwards);
       if (!found) return { status: 'unknown', domainClass: cls };
       return { status: 'local', domainClass: cls, targets: dedupeTargets(targets), forwards: [...new Set(forwards)] };

@@ -57,8 +57,12 @@ describe('recipient resolution', () => {
     assert.deepEqual((await targets('alice@[192.0.2.7]')).boxes, ['alice@example.test|alice@[192.0.2.7]']);
     assert.deepEqual((await targets('bob')).boxes, ['bob@example.test|bob@example.test']);
     assert.deepEqual(await d.route('nobody@example.test'), { status: 'unknown', domainClass: 'local' });
-    assert.deepEqual(await d.route('x@remote.test'), { status: 'remote', domainClass: 'remote' });
-    assert.deepEqual(await d.route('x@[192.0.2.99]'), { status: 'remote', domainClass: 'remote' });
+    assert.deepEqual(await d.route('x@remote.test'), { status: 'remote', domainClass: 'remote', address: 'x@remote.test' });
+    assert.deepEqual(await d.route('x@[192.0.2.99]'), { status: 'remote', domainClass: 'remote', address: 'x@[192.0.2.99]' });
+    // routing operators in a local domain name the real destination (trivial-rewrite)
+    assert.deepEqual(await d.route('x%remote.test@example.test'), { status: 'remote', domainClass: 'remote', address: 'x@remote.test' });
+    assert.deepEqual(await d.route('remote.test!x@example.test'), { status: 'remote', domainClass: 'remote', address: 'x@remote.test' });
+    assert.deepEqual(await d.route('"x@remote.test"@example.test'), { status: 'remote', domainClass: 'remote', address: 'x@remote.test' });
   });
 
   it('aliases: one-to-many with remote targets, :include:, quoted names, self reference, pipes ignored', async () => {
@@ -125,7 +129,7 @@ describe('recipient resolution', () => {
     assert.deepEqual(await boxes('alice@old.test'), { boxes: ['alice@example.test'], forwards: [] });
     assert.deepEqual(await dt.route('nobody@shop.test'), { status: 'unknown', domainClass: 'alias' });
     // relay_domains is in parent_domain_matches_subdomains by default
-    assert.deepEqual(await dt.route('x@sub.relay.test'), { status: 'remote', domainClass: 'relay' });
+    assert.deepEqual(await dt.route('x@sub.relay.test'), { status: 'remote', domainClass: 'relay', address: 'x@sub.relay.test' });
     assert.equal(await dt.resolver.isLocalAddress('x@old.test'), true);
     assert.equal(await dt.resolver.isLocalAddress('x@sub.relay.test'), false);
     assert.equal(await dt.resolver.isLocalAddress('bob'), true);
