@@ -20,8 +20,27 @@ export interface LogRecord {
 export type LogSink = (record: LogRecord, line: string) => void;
 
 let minLevel: LogLevel = (process.env.FACTEUR_LOG_LEVEL as LogLevel | undefined) ?? 'info';
+
+// Standard error is written synchronously by Node (files and pipes): one system call per line
+// would cost a busy MX several calls per message. Lines of one event-loop turn go out in one
+// write; the 'exit' handler writes what is left.
+let pendingLines: string[] = [];
+let flushScheduled = false;
+function flushStderr(): void {
+  flushScheduled = false;
+  if (pendingLines.length === 0) return;
+  const text = pendingLines.join('');
+  pendingLines = [];
+  process.stderr.write(text);
+}
+process.once('exit', flushStderr);
 const stderrSink: LogSink = (_r, line) => {
-  process.stderr.write(line + '\n');
+  pendingLines.push(line + '\n');
+  if (pendingLines.length >= 256) flushStderr();
+  else if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushStderr);
+  }
 };
 let sinks: LogSink[] = [stderrSink];
 
