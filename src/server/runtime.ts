@@ -119,8 +119,22 @@ export class Runtime {
     return p;
   }
 
-  /** Start what must run before clients arrive: the queue (recovers incoming/), the auth socket. */
+  /**
+   * Connect to the Dovecot auth servers named by smtpd_sasl_type = dovecot: Postfix's smtpd
+   * reads the server's mechanism list before it answers EHLO, so must we, or the first
+   * client after a start (or reload) is offered no AUTH. False for a server not reachable.
+   */
+  private connectSaslServers(config: Config): Promise<boolean[]> {
+    for (const s of SMTP_SERVICES) {
+      const view = config.view(s);
+      if (view.bool('smtpd_sasl_auth_enable')) this.smtpAuth.forView(view);
+    }
+    return Promise.all(this.smtpAuth.externalClients().map((c) => c.ready()));
+  }
+
+  /** Start what must run before clients arrive: the queue (recovers incoming/), the auth socket, the external SASL servers. */
   async start(): Promise<void> {
+    await this.connectSaslServers(this.config);
     await this.queue.start();
     if (this.opts.authSocket ?? true) {
       try {
@@ -134,7 +148,10 @@ export class Runtime {
 
   /** The connection handler of each service, for the listeners (src/server/server.ts). */
   handlers(config: Config, tls: TlsProvider): Partial<Record<ServiceName, ConnectionHandler>> {
-    if (config !== this.config) this.build(config);
+    if (config !== this.config) {
+      this.build(config);
+      void this.connectSaslServers(config);
+    }
     const smtp = smtpConnectionHandler({
       config: () => this.config,
       policy: (view) => this.policyFor(view).session(),
