@@ -1,0 +1,114 @@
+// Postfix 3.7 → facteur as the MX: a private Postfix relays (relayhost = [127.0.0.1]:port)
+// to facteur's smtp service; the message lands in the user's Maildir byte for byte, over
+// STARTTLS; facteur's 5xx for an unknown user makes Postfix bounce to the sender.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestFacteur, type TestFacteur } from './facteur.js';
+import { maildirFiles, Postfix, postfixSkip, python, waitFor } from './peers.js';
+
+// Python's smtplib submits to Postfix's smtpd: argv = port, sender, recipients (comma), stdin = message.
+const SUBMIT = `
+import smtplib, sys
+msg = sys.stdin.buffer.read()
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='client.test', timeout=20)
+r = s.sendmail(sys.argv[2], sys.argv[3].split(','), msg, mail_options=['BODY=8BITMIME'])
+s.quit()
+print(r)
+`;
+
+function lf(b: Buffer): Buffer {
+  return Buffer.from(b.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
+}
+
+describe('Postfix → facteur (MX)', { skip: postfixSkip }, () => {
+  let fx: TestFacteur;
+  let pf: Postfix;
+  before(async () => {
+    fx = await startTestFacteur({ mydestination: '$myhostname, localhost, example.test' }, [
+      { user: 'alice@example.test', password: 'alice-pw' },
+      { user: 'bob@example.test', password: 'bob-pw' },
+    ]);
+    pf = await Postfix.start({
+      main: {
+        relayhost: `[127.0.0.1]:${fx.facteur.port('smtp')}`,
+        smtp_tls_security_level: 'may',
+      },
+    });
+  });
+  after(async () => {
+    await pf?.stop();
+    await fx?.stop();
+  });
+
+  it('relays a message that lands in the Maildir byte for byte, over STARTTLS', async () => {
+    const body = [
+      'From: Sender <sender@postfix.test>',
+      'To: Alice <alice@example.test>',
+      'Subject: interop 1: =?UTF-8?Q?caf=C3=A9?=',
+      'Date: Sat, 01 Jun 2024 10:00:00 +0000',
+      'Message-ID: <interop-1@postfix.test>',
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: 8bit',
+      '',
+      'Hello Alice,',
+      '.',
+      '..two dots',
+      '.leading dot',
+      'From the start of a line',
+      'trailing spaces   ',
+      'ünïcödé bytes: café ☕',
+      'x'.repeat(990),
+      '',
+      '',
+    ].join('\r\n');
+    const msg = Buffer.from(body, 'utf8');
+    await python(SUBMIT, [String(pf.port), 'sender@postfix.test', 'alice@example.test'], msg);
+    const files = await waitFor('the message in alice\'s Maildir', () => {
+      const f = maildirFiles(fx.maildir('alice@example.test'));
+      return f.length > 0 && f;
+    }, 20_000, () => pf.log() + '\n' + fx.log());
+    assert.equal(files.length, 1);
+    const stored = files[0].data;
+    // facteur's trace lines, then Postfix's Received:, then the message exactly as submitted (LF line ends, Dovecot's mail_save_crlf = no)
+    const text = stored.toString('latin1');
+    const headEnd = text.indexOf('From: Sender');
+    assert.ok(headEnd > 0, text);
+    assert.deepEqual(stored.subarray(Buffer.byteLength(text.slice(0, headEnd), 'latin1')), lf(msg));
+    const trace = text.slice(0, headEnd);
+    assert.match(trace, /^Return-Path: <sender@postfix\.test>\nX-Original-To: alice@example\.test\nDelivered-To: alice@example\.test\nReceived: from postfix\.test \((?:localhost|unknown) \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.[23] with cipher [^\n]+\)\n\t\(No client certificate requested\)\n\tby mx\.facteur\.test \(facteur\) with ESMTPS id [0-9A-F]+\n\tfor <alice@example\.test>; /);
+    assert.match(trace, /\nReceived: from client\.test \(localhost \[127\.0\.0\.1\]\)\n\tby postfix\.test \(Postfix\) with ESMTP id [0-9A-F]+\n/);
+    // the Maildir file name carries the sizes Dovecot reads (S= physical, W= with CRLF)
+    const lines = stored.toString('latin1').split('\n').length - 1;
+    assert.match(files[0].name, new RegExp(`,S=${stored.length},W=${stored.length + lines}(:2,)?$`));
+    // Postfix used STARTTLS and reports facteur's 250
+    await pf.waitLog(/TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: TLSv1\.[23]/);
+    const sent = await pf.waitLog(/to=<alice@example\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=sent \(250 ([^)]*)\)/);
+    assert.match(sent[1], /2\.0\.0 Ok: queued as [0-9A-F]+/);
+  });
+
+  it('delivers one copy per recipient when Postfix sends several RCPTs in one transaction', async () => {
+    const msg = 'From: sender@postfix.test\r\nTo: alice@example.test, bob@example.test\r\nSubject: two\r\nDate: Sat, 01 Jun 2024 10:00:00 +0000\r\nMessage-ID: <interop-2@postfix.test>\r\n\r\nfor both\r\n';
+    await python(SUBMIT, [String(pf.port), 'sender@postfix.test', 'alice@example.test,bob@example.test'], msg);
+    const bob = await waitFor('bob\'s copy', () => maildirFiles(fx.maildir('bob@example.test')).find((f) => f.data.includes('interop-2')), 20_000, () => pf.log());
+    const alice = await waitFor('alice\'s copy', () => maildirFiles(fx.maildir('alice@example.test')).find((f) => f.data.includes('interop-2')), 20_000, () => pf.log());
+    assert.match(bob.data.toString(), /^Return-Path: <sender@postfix\.test>\nX-Original-To: bob@example\.test\nDelivered-To: bob@example\.test\n/);
+    assert.match(alice.data.toString(), /^Return-Path: <sender@postfix\.test>\nX-Original-To: alice@example\.test\nDelivered-To: alice@example\.test\n/);
+    assert.ok(bob.data.toString().endsWith('\n\nfor both\n'));
+  });
+
+  it('a 5xx from facteur for an unknown user makes Postfix bounce to the sender', async () => {
+    const msg = 'From: sender@postfix.test\r\nTo: nobody-here@example.test\r\nSubject: to nobody\r\nDate: Sat, 01 Jun 2024 10:00:00 +0000\r\nMessage-ID: <interop-3@postfix.test>\r\n\r\nwill bounce\r\n';
+    await python(SUBMIT, [String(pf.port), 'sender@postfix.test', 'nobody-here@example.test'], msg);
+    const bounced = await pf.waitLog(/to=<nobody-here@example\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: (5\d\d [^)]*)\)/);
+    assert.match(bounced[1], /^550 5\.1\.1 <nobody-here@example\.test>: Recipient address rejected: /);
+    // the DSN reaches the sender's mailbox at Postfix, quoting facteur's reply
+    const dsn = await waitFor('the bounce in sender@postfix.test', () => pf.mailbox('sender').find((f) => f.data.includes('nobody-here@example.test')), 20_000, () => pf.log());
+    const text = dsn.data.toString();
+    assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status;/);
+    assert.match(text, /Final-Recipient: rfc822; nobody-here@example\.test/);
+    assert.match(text, /Action: failed/);
+    assert.match(text, /Diagnostic-Code: smtp; 550 5\.1\.1 <nobody-here@example\.test>: Recipient address\s+rejected/);
+    assert.equal(maildirFiles(fx.maildir('alice@example.test')).filter((f) => f.data.includes('interop-3')).length, 0);
+  });
+});
