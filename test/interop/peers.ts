@@ -3,9 +3,9 @@
 // the test (and, as a last resort, when the test process exits). A missing binary or a
 // non-root user turns into a skip reason instead of a failure.
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, openSync, lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, openSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -262,7 +262,9 @@ export class Postfix {
       throw new Error(`postfix would not start (exit ${start.status}): ${start.stderr}\n${pf.log()}`);
     }
     running.add(pf.kill);
-    await waitFor('postfix smtpd to listen', () => canConnect(port), 10_000, () => pf.log());
+    // master -w returned: its listeners are open. No test connection: it would start an
+    // smtpd before the test's SASL socket exists, and a failing smtpd makes master
+    // throttle the service for a minute.
     return pf;
   }
 
@@ -453,20 +455,28 @@ ${opts.extra ?? ''}
 
   /** Give a user's home to the mail uid Dovecot runs as (see MAIL_UID). */
   handOver(home: string): void {
-    if (isRoot && existsSync(home)) chownTree(home, MAIL_UID, MAIL_GID);
+    if (!isRoot) return;
+    mkdirSync(home, { recursive: true });
+    chownTree(home, MAIL_UID, MAIL_GID);
+    // and let that uid reach it (facteur's data_directory is 0750)
+    for (let d = dirname(home); d !== dirname(d); d = dirname(d)) {
+      const mode = statSync(d).mode & 0o7777;
+      if ((mode & 0o001) === 0) chmodSync(d, mode | 0o001);
+    }
   }
 
   /** `doveadm -c CONF ARGS` (stdin: input); rejects with stderr and the exit code on failure. */
   doveadm(args: string[], input?: Buffer | string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(DOVEADM!, ['-c', this.conf, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(DOVEADM!, ['-c', this.conf, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TZ: 'UTC' } });
       const out: Buffer[] = [];
       let err = '';
       child.stdout.on('data', (d: Buffer) => out.push(d));
       child.stderr.on('data', (d) => (err += d));
       child.on('error', reject);
       child.on('close', (code) => {
-        if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
+        // doveadm may print an error and still exit 0 (a mailbox it could not open)
+        if (code === 0 && !/\bError: /.test(err)) resolve(Buffer.concat(out).toString('utf8'));
         else reject(Object.assign(new Error(`doveadm ${args.join(' ')} exited ${code}: ${err}`), { code, stderr: err }));
       });
       child.stdin.end(input ?? '');
