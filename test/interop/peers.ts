@@ -100,29 +100,45 @@ export function maildirFiles(folder: string): { name: string; path: string; data
   return out;
 }
 
-// Last resort: stop every peer still running when the test process exits (a failed before()).
-const running = new Set<() => void>();
-process.on('exit', () => {
-  for (const kill of running) kill();
-});
+// Last resort: stop every peer still running when the test process ends (a failed
+// before(), a cancelled run). By pid, read at start: the temporary directories (and so the
+// pid files) may already be gone when these handlers run.
+const running = new Set<number>();
+function killAll(): void {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+  }
+  running.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    killAll();
+    process.kill(process.pid, sig);
+  });
+}
 
-function killPidFile(pidFile: string): void {
+function readPid(pidFile: string): number {
   try {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    if (pid > 0) process.kill(pid, 'SIGTERM');
+    return pid > 0 ? pid : 0;
   } catch {
-    // not running
+    return 0;
   }
 }
 
-async function waitPidGone(pidFile: string, timeoutMs = 10_000): Promise<void> {
-  let pid = 0;
+async function stopPid(pid: number, timeoutMs = 10_000): Promise<void> {
+  running.delete(pid);
+  if (!pid) return;
   try {
-    pid = Number(readFileSync(pidFile, 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
-  if (!(pid > 0)) return;
   const end = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -189,7 +205,7 @@ export class Postfix {
   readonly queueDir: string;
   readonly vmail: string;
   readonly logFile: string;
-  private readonly kill: () => void;
+  private pid = 0;
 
   private constructor(
     readonly dir: string,
@@ -200,8 +216,6 @@ export class Postfix {
     this.queueDir = join(dir, 'queue');
     this.vmail = join(dir, 'vmail');
     this.logFile = join(dir, 'maillog');
-    const pidFile = join(this.queueDir, 'pid', 'master.pid');
-    this.kill = () => killPidFile(pidFile);
   }
 
   /**
@@ -261,7 +275,8 @@ export class Postfix {
       // postfix(1) writes its fatal errors to syslog/maillog, not to a non-tty stderr
       throw new Error(`postfix would not start (exit ${start.status}): ${start.stderr}\n${pf.log()}`);
     }
-    running.add(pf.kill);
+    pf.pid = readPid(join(pf.queueDir, 'pid', 'master.pid'));
+    if (pf.pid) running.add(pf.pid);
     // master -w returned: its listeners are open. No test connection: it would start an
     // smtpd before the test's SASL socket exists, and a failing smtpd makes master
     // throttle the service for a minute.
@@ -293,11 +308,9 @@ export class Postfix {
     return stdout;
   }
 
+  /** SIGTERM to master (what `postfix abort` and `postfix stop` send) and wait until it is gone. */
   async stop(): Promise<void> {
-    // abort: the same SIGTERM to master as stop, without stop's one-second polling
-    spawnSync(POSTFIX!, ['-c', this.configDir, 'abort'], { encoding: 'utf8' });
-    await waitPidGone(join(this.queueDir, 'pid', 'master.pid'));
-    running.delete(this.kill);
+    await stopPid(this.pid);
   }
 }
 
@@ -351,7 +364,7 @@ export class Dovecot {
   readonly logFile: string;
   imapPort = 0;
   pop3Port = 0;
-  private readonly kill: () => void;
+  private pid = 0;
 
   private constructor(
     readonly dir: string,
@@ -361,7 +374,6 @@ export class Dovecot {
     this.baseDir = join(dir, 'run');
     this.authClient = join(this.baseDir, 'auth-client');
     this.logFile = join(dir, 'dovecot.log');
-    this.kill = () => killPidFile(join(this.baseDir, 'master.pid'));
   }
 
   static async start(opts: DovecotOptions): Promise<Dovecot> {
@@ -438,7 +450,8 @@ ${opts.extra ?? ''}
     const r = spawnSync(DOVECOT!, ['-c', dv.conf], { stdio: ['ignore', errFd, errFd] });
     closeSync(errFd);
     if (r.status !== 0) throw new Error(`dovecot would not start: ${readFileSync(errFile, 'utf8')}${dv.log()}`);
-    running.add(dv.kill);
+    dv.pid = await waitFor('dovecot master.pid', () => readPid(join(dv.baseDir, 'master.pid')) || undefined, 10_000, () => dv.log());
+    running.add(dv.pid);
     await waitFor('dovecot auth socket', () => existsSync(dv.authClient), 10_000, () => dv.log());
     if (opts.imap) await waitFor('dovecot imap listener', () => canConnect(dv.imapPort), 10_000, () => dv.log());
     if (opts.pop3) await waitFor('dovecot pop3 listener', () => canConnect(dv.pop3Port), 10_000, () => dv.log());
@@ -490,9 +503,7 @@ ${opts.extra ?? ''}
   }
 
   async stop(): Promise<void> {
-    this.kill();
-    await waitPidGone(join(this.baseDir, 'master.pid'));
-    running.delete(this.kill);
+    await stopPid(this.pid);
   }
 
   get options(): DovecotOptions {
