@@ -36,7 +36,7 @@ function lf(s: string): string {
   return s.replace(/\r\n/g, '\n');
 }
 
-async function startPostfixWithTls(extra: Record<string, string> = {}): Promise<Postfix> {
+async function startPostfixWithTls(extra: Record<string, string> = {}, files: Record<string, string> = {}): Promise<Postfix> {
   // the certificate is made before the instance exists: a directory of its own
   const cert = ensureSelfSigned(join(tmpDir('facteur-pfcert-'), 'tls'), 'postfix.test');
   return Postfix.start({
@@ -47,6 +47,7 @@ async function startPostfixWithTls(extra: Record<string, string> = {}): Promise<
       smtpd_tls_received_header: 'yes',
       ...extra,
     },
+    files,
   });
 }
 
@@ -95,7 +96,13 @@ describe('facteur → Postfix (MX record, smtp_destination_port)', { skip: postf
   let fx: TestFacteur;
   let pf: Postfix;
   before(async () => {
-    pf = await startPostfixWithTls();
+    pf = await startPostfixWithTls(
+      {
+        smtpd_recipient_limit: '2',
+        smtpd_recipient_restrictions: 'check_recipient_access texthash:${config_directory}/rcpt_access',
+      },
+      { rcpt_access: 'dave@postfix.test 450 4.2.0 try again later\n' },
+    );
     const resolver = new StaticResolver({ mx: { 'postfix.test': [{ exchange: 'mx.postfix.test', priority: 10 }] }, a: { 'mx.postfix.test': ['127.0.0.1'] } });
     fx = await startTestFacteur(
       { smtp_destination_port: String(pf.port), smtp_tls_security_level: 'may', mydestination: '$myhostname, localhost, example.test', inet_protocols: 'ipv4' },
@@ -135,5 +142,32 @@ describe('facteur → Postfix (MX record, smtp_destination_port)', { skip: postf
     assert.match(text, /Status: 5\.1\.1/);
     assert.match(text, /Remote-MTA: dns; mx\.postfix\.test/);
     assert.match(text, /Diagnostic-Code: smtp; 550 5\.1\.1 <nosuch@postfix\.test>: Recipient address\s+rejected: User unknown in virtual mailbox table/);
+  });
+  it('more recipients than Postfix takes in one transaction (452 4.5.3): the rest follow, all delivered', async () => {
+    const msg = 'From: alice@example.test\r\nTo: bob@postfix.test, carol@postfix.test, sender@postfix.test\r\nSubject: three\r\nDate: Sat, 01 Jun 2024 10:00:00 +0000\r\nMessage-ID: <interop-2d@example.test>\r\n\r\nthree recipients, smtpd_recipient_limit = 2\r\n';
+    await python(SUBMIT, [String(fx.facteur.port('smtp')), 'alice@example.test', 'bob@postfix.test,carol@postfix.test,sender@postfix.test'], msg);
+    for (const box of ['bob', 'carol', 'sender']) {
+      const got = await waitFor(`${box}'s copy`, () => pf.mailbox(box).find((f) => f.data.includes('interop-2d')), 20_000, () => fx.log() + '\n' + pf.log());
+      assert.ok(got.data.toString().endsWith(lf(msg)));
+    }
+    assert.match(fx.log(), /452 4\.5\.3 Error: too many recipients/);
+    // each address exactly once
+    for (const box of ['bob', 'carol', 'sender']) assert.equal(pf.mailbox(box).filter((f) => f.data.includes('interop-2d')).length, 1);
+  });
+
+  it('a 450 from Postfix defers; after Postfix changes its mind, the retry delivers', async () => {
+    const msg = 'From: alice@example.test\r\nTo: dave@postfix.test\r\nSubject: later\r\nDate: Sat, 01 Jun 2024 10:00:00 +0000\r\nMessage-ID: <interop-2e@example.test>\r\n\r\ndeferred first\r\n';
+    await python(SUBMIT, [String(fx.facteur.port('smtp')), 'alice@example.test', 'dave@postfix.test'], msg);
+    const deferred = await fx.waitLog(/to=<dave@postfix\.test>, relay=mx\.postfix\.test\[127\.0\.0\.1\]:\d+, .*dsn=4\.2\.0, status=deferred \([^\n]*\)/);
+    assert.match(deferred, /450 4\.2\.0 <dave@postfix\.test>: Recipient address rejected: try again later/);
+    assert.equal(pf.mailbox('dave').length, 0);
+    pf.writeConfigFile('rcpt_access', 'dave@postfix.test OK\n');
+    pf.reload();
+    await fx.facteur.runtime.queue.flush();
+    const got = await waitFor('dave\'s copy', () => pf.mailbox('dave').find((f) => f.data.includes('interop-2e')), 20_000, () => fx.log() + '\n' + pf.log());
+    assert.ok(got.data.toString().endsWith(lf(msg)));
+    await fx.waitLog(/to=<dave@postfix\.test>, relay=mx\.postfix\.test\[127\.0\.0\.1\]:\d+, .*status=sent/);
+    // no bounce or delay notice for alice
+    assert.equal(maildirFiles(fx.maildir('alice@example.test')).filter((f) => f.data.includes('dave@postfix.test')).length, 0);
   });
 });

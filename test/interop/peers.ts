@@ -13,8 +13,11 @@ const execFileP = promisify(execFile);
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
+/** Where the peers' programs are looked for; FACTEUR_PEER_PATH (a:b:c) replaces the list (e.g. to check the skips). */
+const SEARCH = process.env.FACTEUR_PEER_PATH !== undefined ? process.env.FACTEUR_PEER_PATH.split(':') : ['/usr/sbin', '/usr/bin', '/usr/lib/dovecot', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')];
+
 function findBinary(name: string): string | undefined {
-  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/lib/dovecot', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')]) {
+  for (const dir of SEARCH) {
     if (dir && existsSync(join(dir, name))) return join(dir, name);
   }
   return undefined;
@@ -166,6 +169,8 @@ export interface PostfixOptions {
   main?: Record<string, string>;
   /** Extra master.cf lines. */
   master?: string[];
+  /** Files written into the config_directory before the start (lookup tables: texthash:$config_directory/NAME). */
+  files?: Record<string, string>;
 }
 
 // Debian's master.cf without chroot (the private instance has no chroot tree) and with
@@ -195,6 +200,18 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `;
+
+/** The virtual(8) mailboxes of a private Postfix: NAME@postfix.test → $dir/vmail/NAME/. */
+export const VIRTUAL_USERS = ['bob', 'carol', 'dave', 'sender'];
+
+/**
+ * Postfix waits until a configuration file or table is older than a second or two (it may
+ * still be being edited: dict_load_file): date the files back instead of sleeping.
+ */
+function backdate(path: string): void {
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(path, past, past);
+}
 
 /** uid/gid that Postfix's virtual(8) delivers as (nobody). */
 export const VMAIL_UID = 65534;
@@ -263,12 +280,10 @@ export class Postfix {
     };
     writeFileSync(join(pf.configDir, 'main.cf'), Object.entries(main).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
     writeFileSync(join(pf.configDir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd\n${MASTER_CF}${(opts.master ?? []).join('\n')}\n`);
-    // the virtual mailboxes: bob and sender at postfix.test
-    writeFileSync(join(pf.configDir, 'vmailbox'), 'bob@postfix.test bob/\nsender@postfix.test sender/\n');
-    // Postfix waits until a configuration file is older than a second or two (it may still be
-    // being edited, dict_load_file): date the files back instead of sleeping
-    const past = new Date(Date.now() - 60_000);
-    for (const f of ['main.cf', 'master.cf', 'vmailbox']) utimesSync(join(pf.configDir, f), past, past);
+    // the virtual mailboxes at postfix.test
+    pf.writeConfigFile('vmailbox', VIRTUAL_USERS.map((u) => `${u}@postfix.test ${u}/\n`).join(''));
+    for (const [name, text] of Object.entries(opts.files ?? {})) pf.writeConfigFile(name, text);
+    for (const f of ['main.cf', 'master.cf']) backdate(join(pf.configDir, f));
     // `postfix start` runs postfix-script's check-fatal (creates the queue directories) and check-warn
     const start = spawnSync(POSTFIX!, ['-c', pf.configDir, 'start'], { encoding: 'utf8' });
     if (start.status !== 0) {
@@ -281,6 +296,18 @@ export class Postfix {
     // smtpd before the test's SASL socket exists, and a failing smtpd makes master
     // throttle the service for a minute.
     return pf;
+  }
+
+  /** Write a file into config_directory (dated back: see backdate). */
+  writeConfigFile(name: string, text: string): void {
+    writeFileSync(join(this.configDir, name), text);
+    backdate(join(this.configDir, name));
+  }
+
+  /** `postfix reload`: new daemon processes read main.cf and the tables again. */
+  reload(): void {
+    const r = spawnSync(POSTFIX!, ['-c', this.configDir, 'reload'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`postfix reload failed: ${r.stderr}\n${this.log()}`);
   }
 
   log(): string {
