@@ -111,4 +111,34 @@ describe('Postfix → facteur (MX)', { skip: postfixSkip }, () => {
     assert.match(text, /Diagnostic-Code: smtp; 550 5\.1\.1 <nobody-here@example\.test>: Recipient address\s+rejected/);
     assert.equal(maildirFiles(fx.maildir('alice@example.test')).filter((f) => f.data.includes('interop-3')).length, 0);
   });
+  it('SMTPUTF8: an internationalised sender address goes through Postfix to facteur intact', async () => {
+    const script = `
+import smtplib, sys
+msg = sys.stdin.buffer.read()
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='client.test', timeout=20)
+s.sendmail('jörg@postfix.test', ['alice@example.test'], msg, mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
+s.quit()
+`;
+    const msg = Buffer.from('From: Jörg <jörg@postfix.test>\r\nTo: alice@example.test\r\nSubject: grüße\r\nDate: Sat, 01 Jun 2024 10:00:00 +0000\r\nMessage-ID: <interop-utf8@postfix.test>\r\n\r\nUTF-8 headers, RFC 6532\r\n', 'utf8');
+    await python(script, [String(pf.port)], msg);
+    const got = await waitFor('the SMTPUTF8 message', () => maildirFiles(fx.maildir('alice@example.test')).find((f) => f.data.includes('interop-utf8')), 20_000, () => pf.log() + '\n' + fx.log());
+    const text = got.data.toString('utf8');
+    assert.match(text, /^Return-Path: <jörg@postfix\.test>\n/);
+    assert.ok(got.data.subarray(got.data.length - lf(msg).length).equals(lf(msg)));
+    await pf.waitLog(/to=<alice@example\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=sent \(250 2\.0\.0 Ok: queued as [0-9A-F]+\)/, 20_000, 3);
+  });
+
+  it('a 4 MB message arrives byte for byte', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 50_000; i++) lines.push(`${String(i).padStart(7, '0')} ${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)}`);
+    const msg = Buffer.from(`From: sender@postfix.test\r\nTo: bob@example.test\r\nSubject: big\r\nDate: Sat, 01 Jun 2024 10:00:00 +0000\r\nMessage-ID: <interop-big@postfix.test>\r\n\r\n${lines.join('\r\n')}\r\n`);
+    await python(SUBMIT, [String(pf.port), 'sender@postfix.test', 'bob@example.test'], msg);
+    const got = await waitFor('the big message', () => maildirFiles(fx.maildir('bob@example.test')).find((f) => f.data.includes('interop-big')), 30_000, () => pf.log());
+    assert.ok(got.data.length > 3_900_000);
+    const want = lf(msg);
+    const tail = got.data.subarray(got.data.length - want.length);
+    let at = 0;
+    while (at < tail.length && tail[at] === want[at]) at++;
+    assert.equal(at, tail.length, `first difference at ${at}: ${JSON.stringify(tail.subarray(Math.max(0, at - 40), at + 40).toString())} vs ${JSON.stringify(want.subarray(Math.max(0, at - 40), at + 40).toString())}`);
+  });
 });
