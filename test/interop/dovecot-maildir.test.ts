@@ -111,6 +111,10 @@ describe('facteur and Dovecot on one Maildir', { skip: dovecotSkip || (!PYTHON &
       const [adm, imap] = await dovecotViews(ALICE, 'alice-pw');
       assert.deepEqual(adm, mine);
       assert.deepEqual(imap, mine);
+      // and both POP3 servers serve the same maildrop
+      const pop = await pop3View(fx.facteur.port('pop3'), ALICE, 'alice-pw');
+      assert.equal(pop.list.length, 2);
+      assert.deepEqual(await pop3View(dv.pop3Port, ALICE, 'alice-pw'), pop);
     });
   });
 
