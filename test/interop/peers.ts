@@ -4,7 +4,7 @@
 // non-root user turns into a skip reason instead of a failure.
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { tmpDir } from '../helpers/tmp.js';
@@ -134,7 +134,13 @@ function readPid(pidFile: string): number {
   }
 }
 
-async function stopPid(pid: number, timeoutMs = 10_000): Promise<void> {
+/** Stop `pid` (a peer or a `facteur serve` child) when the test process ends, if nobody did before. */
+export function stopOnExit(pid: number | undefined): void {
+  if (pid) running.add(pid);
+}
+
+/** SIGTERM, then wait until the process is gone (SIGKILL after the timeout). */
+export async function stopPid(pid: number, timeoutMs = 10_000): Promise<void> {
   running.delete(pid);
   if (!pid) return;
   try {
@@ -347,16 +353,15 @@ function postfixUid(): number {
   return pfUid;
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    import('node:net').then(({ connect }) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
     });
+    s.on('error', () => resolve(false));
   });
 }
 
