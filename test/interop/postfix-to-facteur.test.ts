@@ -3,8 +3,9 @@
 // STARTTLS; facteur's 5xx for an unknown user makes Postfix bounce to the sender.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { StaticResolver } from '../../src/dns/static.js';
 import { startTestFacteur, type TestFacteur } from './facteur.js';
-import { maildirFiles, Postfix, postfixSkip, python, waitFor } from './peers.js';
+import { freePort, maildirFiles, Postfix, postfixSkip, python, waitFor } from './peers.js';
 
 // Python's smtplib submits to Postfix's smtpd: argv = port, sender, recipients (comma), stdin = message.
 const SUBMIT = `
@@ -24,16 +25,23 @@ describe('Postfix → facteur (MX)', { skip: postfixSkip }, () => {
   let fx: TestFacteur;
   let pf: Postfix;
   before(async () => {
-    fx = await startTestFacteur({ mydestination: '$myhostname, localhost, example.test' }, [
-      { user: 'alice@example.test', password: 'alice-pw' },
-      { user: 'bob@example.test', password: 'bob-pw' },
-    ]);
+    // Postfix relays to facteur; facteur sends its notices (DSN) back to postfix.test's MX, Postfix
+    const smtpPort = await freePort();
     pf = await Postfix.start({
       main: {
-        relayhost: `[127.0.0.1]:${fx.facteur.port('smtp')}`,
+        relayhost: `[127.0.0.1]:${smtpPort}`,
         smtp_tls_security_level: 'may',
       },
     });
+    const resolver = new StaticResolver({ mx: { 'postfix.test': [{ exchange: 'mx.postfix.test', priority: 10 }] }, a: { 'mx.postfix.test': ['127.0.0.1'] } });
+    fx = await startTestFacteur(
+      { mydestination: '$myhostname, localhost, example.test', smtp_listen: `127.0.0.1:${smtpPort}`, smtp_destination_port: String(pf.port), inet_protocols: 'ipv4' },
+      [
+        { user: 'alice@example.test', password: 'alice-pw' },
+        { user: 'bob@example.test', password: 'bob-pw' },
+      ],
+      { resolver },
+    );
   });
   after(async () => {
     await pf?.stop();
@@ -140,5 +148,31 @@ s.quit()
     let at = 0;
     while (at < tail.length && tail[at] === want[at]) at++;
     assert.equal(at, tail.length, `first difference at ${at}: ${JSON.stringify(tail.subarray(Math.max(0, at - 40), at + 40).toString())} vs ${JSON.stringify(want.subarray(Math.max(0, at - 40), at + 40).toString())}`);
+  });
+  it('DSN: NOTIFY=SUCCESS passes through Postfix and facteur, the final MTA, reports "delivered" back', async () => {
+    const script = `
+import smtplib, sys
+msg = sys.stdin.buffer.read()
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='client.test', timeout=20)
+s.sendmail('sender@postfix.test', ['alice@example.test'], msg, mail_options=['RET=HDRS', 'ENVID=interop-dsn-1'], rcpt_options=['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;Alice@example.test'])
+s.quit()
+`;
+    const msg = 'From: sender@postfix.test\r\nTo: alice@example.test\r\nSubject: tell me\r\nDate: Sat, 01 Jun 2024 10:00:00 +0000\r\nMessage-ID: <interop-dsn@postfix.test>\r\n\r\nplease confirm\r\n';
+    await python(script, [String(pf.port)], msg);
+    await waitFor('the message', () => maildirFiles(fx.maildir('alice@example.test')).find((f) => f.data.includes('interop-dsn@')), 20_000, () => pf.log() + '\n' + fx.log());
+    const dsn = await waitFor('the success DSN at sender@postfix.test', () => pf.mailbox('sender').find((f) => f.data.includes('interop-dsn-1')), 20_000, () => fx.log() + '\n' + pf.log());
+    const text = dsn.data.toString();
+    assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status;/);
+    assert.match(text, /Reporting-MTA: dns; mx\.facteur\.test/);
+    assert.match(text, /Original-Envelope-Id: interop-dsn-1/);
+    assert.match(text, /Original-Recipient: rfc822; ?Alice@example\.test/);
+    assert.match(text, /Final-Recipient: rfc822; alice@example\.test/);
+    assert.match(text, /Action: delivered/);
+    assert.match(text, /Status: 2\.\d\.\d/);
+    // RET=HDRS: the headers come back, not the body
+    assert.match(text, /Message-ID: <interop-dsn@postfix\.test>/);
+    assert.doesNotMatch(text, /please confirm/);
+    // Postfix did not send a "relayed" notice of its own: facteur announced DSN
+    assert.equal(pf.mailbox('sender').filter((f) => /Action: relayed/.test(f.data.toString())).length, 0);
   });
 });
