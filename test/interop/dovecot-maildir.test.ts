@@ -111,6 +111,12 @@ describe('facteur and Dovecot on one Maildir', { skip: dovecotSkip || (!PYTHON &
       const [adm, imap] = await dovecotViews(ALICE, 'alice-pw');
       assert.deepEqual(adm, mine);
       assert.deepEqual(imap, mine);
+      // Dovecot's SEARCH on facteur's keywords and flags (dovecot-keywords, file name letters)
+      const search = async (...q: string[]) => (await dv.doveadm(['search', '-u', ALICE, 'mailbox', 'INBOX', ...q])).trim().split('\n').filter(Boolean).map((l) => Number(l.split(' ')[1]));
+      assert.deepEqual(await search('keyword', 'Work'), [1]);
+      assert.deepEqual(await search('keyword', '$Label1', 'flagged'), [1]);
+      assert.deepEqual(await search('unseen'), [4]);
+      assert.deepEqual(await dv.doveadm(['search', '-u', ALICE, 'mailbox', 'Entwürfe', 'keyword', 'Later']).then((o) => o.trim().split(' ')[1]), '1');
       // and both POP3 servers serve the same maildrop
       const pop = await pop3View(fx.facteur.port('pop3'), ALICE, 'alice-pw');
       assert.equal(pop.list.length, 2);
