@@ -113,8 +113,9 @@ describe('facteur user', () => {
     const svc = createAuthService(config, users, { failureDelayMs: 1 });
     try {
       assert.equal((await svc.verifyPassword('erin@example.test', 'erin-secret', req)).ok, false);
-      await runCli(['user', 'add', 'erin@example.test', '--password-stdin', '--data', d], 'erin-secret\n');
+      // counted before the command runs: on a loaded machine the watcher may fire before runCli returns
       const before = reloads;
+      await runCli(['user', 'add', 'erin@example.test', '--password-stdin', '--data', d], 'erin-secret\n');
       // the watcher is asynchronous: give a loaded machine time (this bounds the wait, it does not assert a duration)
       for (const deadline = Date.now() + 20_000; reloads === before && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
       assert.ok(reloads > before, 'the watcher noticed the new file');
