@@ -116,20 +116,29 @@ export class Runtime {
     return p;
   }
 
-  /** Start what must run before clients arrive: the queue (recovers incoming/), the auth socket. */
-  async start(): Promise<void> {
-    await this.queue.start();
-    // smtpd_sasl_type = dovecot with another socket: connect now, so that the first EHLO
-    // already announces the mechanisms the Dovecot auth service offers (MECH lines)
+  /**
+   * Connect to the Dovecot auth servers named by smtpd_sasl_type = dovecot: Postfix's smtpd
+   * reads the server's mechanism list before it answers EHLO, so must we, or the first
+   * client after a start (or reload) is offered no AUTH. False for a server not reachable.
+   */
+  private connectSaslServers(config: Config): Promise<boolean[]> {
     for (const s of SMTP_SERVICES) {
-      const view = this.config.view(s);
+      const view = config.view(s);
       if (view.bool('smtpd_sasl_auth_enable')) this.smtpAuth.forView(view);
     }
-    await Promise.all(
+    return Promise.all(
       this.smtpAuth.externalClients().map(async (c) => {
-        if (!(await c.ready())) log.warn('the Dovecot auth socket (smtpd_sasl_path) does not answer yet; SMTP AUTH is offered once it does');
+        const ok = await c.ready();
+        if (!ok) log.warn('the Dovecot auth socket (smtpd_sasl_path) does not answer yet; SMTP AUTH is offered once it does');
+        return ok;
       }),
     );
+  }
+
+  /** Start what must run before clients arrive: the queue (recovers incoming/), the auth socket, the external SASL servers. */
+  async start(): Promise<void> {
+    await this.connectSaslServers(this.config);
+    await this.queue.start();
     if (this.opts.authSocket ?? true) {
       try {
         this.authSocket = await startAuthSocket(this.config.view(), this.auth);
@@ -142,7 +151,10 @@ export class Runtime {
 
   /** The connection handler of each service, for the listeners (src/server/server.ts). */
   handlers(config: Config, tls: TlsProvider): Partial<Record<ServiceName, ConnectionHandler>> {
-    if (config !== this.config) this.build(config);
+    if (config !== this.config) {
+      this.build(config);
+      void this.connectSaslServers(config);
+    }
     const smtp = smtpConnectionHandler({
       config: () => this.config,
       policy: (view) => this.policyFor(view).session(),
