@@ -279,7 +279,6 @@ export class SmtpSession {
       log.info(`improper command pipelining after CONNECT from ${this.namaddr}: ${escapeForLog(this.reader.peek(100))}`);
     }
     if (!verdict.ok) {
-      this.logReject('CONNECT', verdict.reply);
       await this.send(verdict.reply);
       if (verdict.close) {
         this.close();
@@ -675,11 +674,12 @@ export class SmtpSession {
       log.warn(`no outbound queue configured: cannot accept mail for ${address}`);
       refusal = reply(451, '4.3.5', `<${address}>: Recipient address rejected: Server configuration problem`);
     }
-    if (refusal) return this.rejectWith('RCPT', { ok: false, reply: refusal }, { from: tx.sender, to: address });
+    if (refusal) return this.rejectWith('RCPT', { ok: false, reply: refusal }, { from: tx.sender, to: address }, true);
     tx.recipients.push({ address, routing: routing as Recipient['routing'], params: params.value });
     this.state.recipientCount = tx.recipients.length;
     if (!tx.opened) {
       tx.opened = true;
+      this.state.queueId = tx.queueId;
       const sasl = this.state.saslUsername ? `, sasl_method=${this.state.saslMethod}, sasl_username=${this.state.saslUsername}` : '';
       log.withId(tx.queueId).info(`client=${this.namaddr}${sasl}`);
     }
@@ -687,8 +687,9 @@ export class SmtpSession {
     return true;
   }
 
-  private async rejectWith(stage: string, verdict: Extract<PolicyVerdict, { ok: false }>, env: { from?: string; to?: string } = {}): Promise<boolean> {
-    this.logReject(stage, verdict.reply, env);
+  /** Send a refusal; `log` for the session's own refusals (the restriction engine logs its own, as smtpd_check does). */
+  private async rejectWith(stage: string, verdict: Extract<PolicyVerdict, { ok: false }>, env: { from?: string; to?: string } = {}, log = false): Promise<boolean> {
+    if (log) this.logReject(stage, verdict.reply, env);
     await this.send(verdict.reply);
     if (verdict.close) {
       this.reason = 'quit';
@@ -855,10 +856,7 @@ export class SmtpSession {
     }
     const verdict = await this.deps.policy.data(this.state);
     this.noteActions(verdict);
-    if (!verdict.ok) {
-      this.logReject(stage, verdict.reply, { from: tx.sender });
-      return verdict.reply;
-    }
+    if (!verdict.ok) return verdict.reply;
     return undefined;
   }
 
@@ -930,7 +928,6 @@ export class SmtpSession {
     const verdict = await this.deps.policy.endOfData(this.state);
     this.noteActions(verdict);
     if (!verdict.ok) {
-      this.logReject('END-OF-MESSAGE', verdict.reply, { from: tx.sender });
       await intake.abort();
       await this.send(verdict.reply);
       this.endTransaction();
@@ -1071,6 +1068,7 @@ export class SmtpSession {
     this.txActions = {};
     this.stickySize = 0;
     this.state.sender = undefined;
+    this.state.queueId = undefined;
     this.state.recipientCount = 0;
     this.state.size = undefined;
     this.deps.policy.reset();

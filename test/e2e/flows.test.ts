@@ -11,6 +11,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { createSaslClient } from '../../src/auth/sasl-client.js';
 import { StaticResolver } from '../../src/dns/static.js';
+import { addLogSink, setLogLevel } from '../../src/log.js';
 import { startRemoteMx, type RemoteMx } from '../smtp-client/remote-mx.js';
 import { SmtpWire, startFullServer, type FullServer } from './harness.js';
 
@@ -116,7 +117,10 @@ s.quit()`;
     });
   });
 
-  it('port 25 refuses to relay for an untrusted client and accepts mail for local users', async () => {
+  it('port 25 refuses to relay for an untrusted client and accepts mail for local users; each refusal is logged once', async () => {
+    const lines: string[] = [];
+    setLogLevel('info');
+    const stop = addLogSink((_r, line) => lines.push(line));
     const c = await SmtpWire.open(srv.port('smtp'), { localAddress: '127.0.0.3' });
     assert.match((await c.reply())[0], /^220 mail\.example\.test ESMTP facteur$/);
     await c.cmd('EHLO client.remote.test');
@@ -125,6 +129,11 @@ s.quit()`;
     assert.deepEqual(await c.cmd('RCPT TO:<nobody@example.test>'), ['550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in virtual mailbox table']);
     assert.deepEqual(await c.cmd('RCPT TO:<bob@example.test>'), ['250 2.1.5 Ok']);
     c.close();
+    stop();
+    setLogLevel('fatal');
+    const rejects = lines.filter((l) => / reject: RCPT from unknown\[127\.0\.0\.3\]/.test(l));
+    assert.equal(rejects.length, 2, rejects.join('\n'));
+    assert.match(rejects[0], /facteur\/smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.3\]: 454 4\.7\.1 <carol@remote\.test>: Relay access denied; from=<someone@remote\.test> to=<carol@remote\.test> proto=ESMTP helo=<client\.remote\.test>/);
   });
 
   it('a remote 5xx comes back as a DSN in the local sender\'s Maildir, with the remote text', async () => {

@@ -254,7 +254,8 @@ class RestrictionSession implements PolicySession {
     if (this.recipient !== undefined) line += ` to=<${this.recipient}>`;
     if (this.st.protocol) line += ` proto=${this.st.protocol}`;
     if (this.heloName) line += ` helo=<${this.heloName}>`;
-    if (whatsup === 'reject' || whatsup === 'reject_warning' || whatsup === 'warn') this.log.info(`NOQUEUE: ${line}`);
+    // Postfix: `NOQUEUE: reject: RCPT from …` (or the queue id once there is one); the session id as a field
+    if (whatsup === 'reject' || whatsup === 'reject_warning' || whatsup === 'warn') (this.deps.log ?? logger('smtpd')).withId(this.st.queueId ?? 'NOQUEUE').info(line, { session: this.st.sessionId });
     else this.log.info(line);
   }
 

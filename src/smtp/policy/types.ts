@@ -35,6 +35,8 @@ export interface SmtpClientState {
   saslMethod?: string;
   /** MAIL FROM address (without <>); '' is the null sender. Undefined before MAIL. */
   sender?: string;
+  /** The transaction's queue id once a recipient was accepted (log lines say NOQUEUE before). */
+  queueId?: string;
   /** Number of recipients accepted so far in this transaction. */
   recipientCount: number;
   /** Size announced with SIZE= (or counted, at end of data). */

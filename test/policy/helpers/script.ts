@@ -62,15 +62,18 @@ function pathArg(s: string): string {
 
 /** Keeps the engine's log lines (reject/warn/hold …) instead of printing them. */
 export class MemoryLogger extends Logger {
-  readonly lines: string[] = [];
-  constructor() {
-    super('smtpd');
+  constructor(
+    readonly lines: string[] = [],
+    id?: string,
+  ) {
+    super('smtpd', id);
   }
   override log(level: LogLevel, message: string): void {
-    this.lines.push(`${level}: ${message}`);
+    this.lines.push(`${level}: ${this.id ? this.id + ': ' : ''}${message}`);
   }
-  override withId(): Logger {
-    return this;
+  /** Lines of a logger with an id (a queue id or NOQUEUE) go to the same list, prefixed as in the maillog. */
+  override withId(id: string): Logger {
+    return new MemoryLogger(this.lines, id);
   }
 }
 
