@@ -447,9 +447,14 @@ export class Config {
         if (!spec.values!.includes(norm)) throw new ValueError(`bad value "${v}" (expected one of: ${spec.values!.filter((x) => x).join(', ')})`);
         return;
       }
-      case 'list':
-        splitList(v);
+      case 'list': {
+        const items = splitList(v);
+        if (spec.values) {
+          const bad = items.find((i) => !spec.values!.includes(i.toLowerCase()));
+          if (bad !== undefined) throw new ValueError(`bad value "${bad}" (expected any of: ${spec.values.join(', ')})`);
+        }
         return;
+      }
       case 'listen':
         splitList(v).forEach(parseListen);
         return;

@@ -13,7 +13,7 @@ import { DeliveryError } from '../delivery/batch.js';
 import { deliveryFailureReply, logDeliveries, type OpenBatchInput } from '../delivery/agent.js';
 import type { Routing } from '../delivery/resolve.js';
 import { logger } from '../log.js';
-import { receivedHeader, type TlsInfo } from '../mail/received.js';
+import { mailDate, receivedHeader, type TlsInfo } from '../mail/received.js';
 import { parsePath } from '../mail/smtp-address.js';
 import { newQueueId } from '../queue/id.js';
 import type { OutboundQueue, QueueFileWriter } from '../queue/types.js';
@@ -26,7 +26,7 @@ import type { PolicyActions, PolicySession, PolicyVerdict, SmtpClientState } fro
 import { offeredMechanisms, runAuth } from './session/auth.js';
 import { declaresSmtputf8, parseMailParams, parseRcptParams, type MailParams } from './session/envelope.js';
 import { MessageIntake } from './session/intake.js';
-import { inNetworks, readSettings, type SmtpSettings } from './session/settings.js';
+import { inNetworks, readSettings, rewritesHeaders, type SmtpSettings } from './session/settings.js';
 import { splitDestinations, type RoutedRecipient } from './session/destinations.js';
 import { CommandStats, ehloKeywords } from './session/ehlo.js';
 
@@ -843,6 +843,9 @@ export class SmtpSession {
       hopLimit: this.s.hopLimit,
       batch,
       queue,
+      rewrite: rewritesHeaders(this.s, { ip: this.info.remoteAddress, saslUsername: this.state.saslUsername })
+        ? { myorigin: this.s.myorigin, myhostname: this.s.myhostname, queueId: tx.queueId, sender: tx.sender, date: mailDate(this.now()), now: this.now() }
+        : undefined,
     });
     await intake.start();
     return { intake, batch, queue };
@@ -951,7 +954,7 @@ export class SmtpSession {
       await intake.commit();
       const done = batch ? await batch.publish() : [];
       const l = log.withId(tx.queueId);
-      l.info(`message-id=${intake.headers.messageId ?? '<>'}`);
+      l.info(`message-id=${intake.headers.messageId ?? intake.addedMessageId ?? '<>'}`);
       l.info(`from=<${this.deps.delivery.qualify(tx.sender)}>, size=${intake.size}, nrcpt=${tx.recipients.length} (queue active)`);
       logDeliveries(tx.queueId, done, tx.arrival);
       if (!opened.queue) l.info('removed');

@@ -253,6 +253,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
       smtpd_sasl_auth_enable: 'yes',
       smtpd_tls_auth_only: 'no',
       disable_vrfy_command: 'no',
+      // these tests check transport fidelity byte for byte; header rewriting for trusted
+      // clients (cleanup) has its own tests (test/smtp/header-rewrite.test.ts)
+      local_header_rewrite_clients: '',
       ...Object.fromEntries(Object.entries(opts.params ?? {}).map(([k, v]) => [k, v.replace(/\$DIR/g, dir)])),
     },
     { baseDir: dir },

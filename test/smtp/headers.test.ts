@@ -113,3 +113,32 @@ describe('Received header', () => {
     );
   });
 });
+
+describe('cleanup header rewriting (local_header_rewrite_clients = permit_inet_interfaces, Postfix\'s default)', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startServer({ params: { mynetworks: '127.0.0.1/32', local_header_rewrite_clients: 'permit_inet_interfaces' } });
+  });
+  after(() => srv.close());
+  // the added Message-Id carries the date and the queue id
+  const norm = (b: Buffer | string) => normalize(b).replace(/<\d{14}\.[0-9A-F]+@/g, '<STAMP.QUEUEID@');
+
+  it('06: a trusted client (an interface address) gets Message-Id, Date and From added after its headers', async () => {
+    await replay(srv.port, parseTranscript(read('06-trusted-no-headers.session.txt').toString())[0]);
+    const stored = srv.readNew('bob').find((b) => b.includes(Buffer.from('Subject: 06 no From')))!;
+    assert.equal(norm(stored), norm(read('06-trusted-no-headers.bob.eml')));
+  });
+
+  it('08: an untrusted client\'s headers are left as they are', async () => {
+    await replay(srv.port, parseTranscript(read('08-untrusted-no-headers.session.txt').toString())[0]);
+    const stored = srv.readNew('alice').find((b) => b.includes(Buffer.from('Subject: 08 untrusted')))!;
+    assert.equal(norm(stored), norm(read('08-untrusted-no-headers.alice.eml')));
+  });
+
+  it('17: unqualified addresses in From:/To: of a trusted client are qualified with $myorigin', async () => {
+    const base = parseTranscript(readFileSync(new URL('base.transcript', fixtures), 'utf8'));
+    await replay(srv.port, base.find((p) => p.id === 'trusted_unqualified')!);
+    const stored = srv.readNew('bob').find((b) => b.includes(Buffer.from('Subject: base trusted unqualified')))!;
+    assert.equal(norm(stored), norm(read('17-trusted-unqualified.bob.eml')));
+  });
+});

@@ -36,5 +36,6 @@ export const SMTPD_PARAMS: ParamSpec[] = [
   { name: 'smtpd_sasl_response_limit', type: 'int', min: 1024, default: '12288', group: g, doc: 'Longest AUTH response line a client may send.' },
   { name: 'hopcount_limit', type: 'int', min: 1, default: '50', group: g, doc: 'Most Received: headers a message may have (554 5.4.0 Error: too many hops).' },
   { name: 'smtpd_spool_memory_limit', type: 'size', default: '262144', group: g, doc: 'How much of a message is kept in memory while it is received; beyond this it is written to disk as it arrives.' },
+  { name: 'local_header_rewrite_clients', type: 'list', values: ['permit_inet_interfaces', 'permit_mynetworks', 'permit_sasl_authenticated', 'static:all'], default: 'permit_inet_interfaces', group: g, doc: 'Clients whose message headers get unqualified addresses qualified with $myorigin and missing Message-Id:, Date: and From: added (Postfix cleanup).' },
   { name: 'receive_override_options', type: 'list', default: '', group: g, doc: 'Postfix receive options; accepted for compatibility.' },
 ];

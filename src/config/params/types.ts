@@ -46,7 +46,7 @@ export interface ParamSpec {
   group: ParamGroup;
   /** For `time`: the unit of a bare number (Postfix's per-parameter default unit). */
   unit?: TimeUnit;
-  /** For `enum`. */
+  /** For `enum`; for `list`, the words it may contain. */
   values?: readonly string[];
   min?: number;
   max?: number;

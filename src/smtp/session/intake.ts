@@ -4,6 +4,7 @@
 // message_size_limit, watches the header block (header_size_limit, hopcount_limit, the
 // Message-ID for the log) and commits all destinations together before the 250.
 import type { DeliveryBatch } from '../../delivery/batch.js';
+import { headerEnd, rewriteHeaderBlock, type HeaderRewrite } from '../../mail/header-rewrite.js';
 import { LfToCrlf } from '../../mail/line-ends.js';
 import type { QueueFileWriter } from '../../queue/types.js';
 import type { ContentSink } from '../protocol/reader.js';
@@ -17,6 +18,8 @@ export interface IntakeOptions {
   hopLimit: number;
   batch?: DeliveryBatch;
   queue?: QueueFileWriter;
+  /** local_header_rewrite_clients matched: qualify addresses, add missing Message-Id/Date/From (cleanup). */
+  rewrite?: HeaderRewrite;
 }
 
 /** Scans the header block of LF-terminated content. */
@@ -89,9 +92,16 @@ export class MessageIntake implements ContentSink {
   private first = true;
   private readonly toCrlf = new LfToCrlf();
   private failure: Error | undefined;
+  /** Rewriting: the header block is held back until it ends (bounded by header_size_limit). */
+  private holding: boolean;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** The Message-Id: added by the rewrite, if any (for the log). */
+  addedMessageId: string | undefined;
 
   constructor(private readonly opts: IntakeOptions) {
     this.headers = new HeaderScanner(opts.headerSizeLimit);
+    this.holding = opts.rewrite !== undefined;
   }
 
   /** Write our Received: header (before any client content). */
@@ -114,7 +124,33 @@ export class MessageIntake implements ContentSink {
       if (chunk[0] === 0x20 || chunk[0] === 0x09) await this.emit(Buffer.from('\n'));
     }
     this.headers.feed(chunk);
+    if (this.holding) return this.hold(chunk);
     await this.emit(chunk);
+  }
+
+  /** Rewriting: keep the header block until it ends, then send it rewritten and go on streaming. */
+  private async hold(chunk: Buffer): Promise<void> {
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    const data = this.held.length > 1 ? Buffer.concat(this.held) : chunk;
+    this.held = [data];
+    const end = headerEnd(data);
+    if (end) return this.release(data, end.end);
+    if (this.heldBytes > this.opts.headerSizeLimit) {
+      // longer than any header may be (the message is refused at the end: header_size_limit)
+      this.holding = false;
+      this.held = [];
+      await this.emit(data);
+    }
+  }
+
+  private async release(data: Buffer, end: number): Promise<void> {
+    this.holding = false;
+    this.held = [];
+    // latin1 keeps 8-bit header bytes as they are
+    const block = rewriteHeaderBlock(data.subarray(0, end).toString('latin1'), this.opts.rewrite!);
+    if (!this.headers.messageId) this.addedMessageId = /^Message-Id: (<[^\n]*>)$/m.exec(block)?.[1];
+    await this.emit(Buffer.concat([Buffer.from(block, 'latin1'), data.subarray(end)]));
   }
 
   private async emit(chunk: Buffer): Promise<void> {
@@ -136,6 +172,11 @@ export class MessageIntake implements ContentSink {
 
   /** Make the message durable everywhere, or nowhere (throws; everything rolled back). */
   async commit(): Promise<void> {
+    // a message that ended inside its header (no empty line): the added headers go at the end
+    if (this.holding) {
+      const all = Buffer.concat(this.held);
+      await this.release(all, all.length);
+    }
     if (this.failure) throw this.failure;
     const { batch, queue } = this.opts;
     if (batch) await batch.prepare();

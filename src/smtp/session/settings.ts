@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 // The parameters one SMTP session reads, taken once from the service's ConfigView.
 import type { ConfigView, NetworkItem } from '../../config/config.js';
 import { cidrContains } from '../../config/values.js';
@@ -42,6 +43,10 @@ export interface SmtpSettings {
   saslResponseLimit: number;
   forbiddenCommands: Set<string>;
   spoolMemory: number;
+  /** local_header_rewrite_clients */
+  headerRewriteClients: string[];
+  mynetworks: NetworkItem[];
+  myorigin: string;
 }
 
 export function readSettings(v: ConfigView): SmtpSettings {
@@ -85,10 +90,31 @@ export function readSettings(v: ConfigView): SmtpSettings {
     saslResponseLimit: v.int('smtpd_sasl_response_limit'),
     forbiddenCommands: new Set(v.list('smtpd_forbidden_commands').map((c) => c.toUpperCase())),
     spoolMemory: v.size('smtpd_spool_memory_limit'),
+    headerRewriteClients: v.list('local_header_rewrite_clients').map((x) => x.toLowerCase()),
+    mynetworks: v.networks('mynetworks'),
+    myorigin: v.get('myorigin'),
   };
 }
 
 /** A client address matches the CIDR entries of a network list (tables in the list are not consulted here). */
+/** This host's addresses (permit_inet_interfaces), loopback included. */
+let interfaceAddresses: Set<string> | undefined;
+export function isInterfaceAddress(ip: string): boolean {
+  interfaceAddresses ??= new Set([...Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address.toLowerCase())), '127.0.0.1', '::1']);
+  return interfaceAddresses.has(ip.toLowerCase());
+}
+
+/** local_header_rewrite_clients (postconf(5)): does cleanup rewrite this client's headers? */
+export function rewritesHeaders(s: SmtpSettings, client: { ip: string; saslUsername?: string }): boolean {
+  return s.headerRewriteClients.some((item) => {
+    if (item === 'permit_inet_interfaces') return isInterfaceAddress(client.ip);
+    if (item === 'permit_mynetworks') return inNetworks(s.mynetworks, client.ip);
+    if (item === 'permit_sasl_authenticated') return client.saslUsername !== undefined;
+    if (item === 'static:all') return true;
+    return false;
+  });
+}
+
 export function inNetworks(items: NetworkItem[], ip: string): boolean {
   return items.some((i) => i.kind === 'cidr' && cidrContains(i.cidr, ip));
 }
