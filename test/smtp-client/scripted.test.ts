@@ -90,6 +90,47 @@ function message(recipients: string[], extra: Partial<OutboundMessage> = {}): Ou
 }
 
 describe('SMTP client against scripted servers', () => {
+  it('452 too many recipients: the rest go in the next transaction on the same connection, at once (RFC 5321 §4.5.3.1.10)', async () => {
+    let inTx = 0;
+    const s = await scripted('220 limited ESMTP', (l) => {
+      if (l.startsWith('EHLO')) return '250-limited\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES';
+      if (l.startsWith('MAIL')) {
+        inTx = 0;
+        return '250 2.1.0 Ok';
+      }
+      if (l.startsWith('RCPT')) return ++inTx <= 2 ? '250 2.1.5 Ok' : '452 4.5.3 Error: too many recipients';
+      if (l === 'DATA') return '354 go ahead';
+      if (l === '.') return '250 2.0.0 Ok: queued';
+      if (l === 'QUIT') return '221 2.0.0 Bye';
+      return '500 5.5.2 what';
+    });
+    cleanups.push(() => s.close());
+    const t = new SmtpTransport(resolver, settings());
+    const rcpts = ['a', 'b', 'c', 'd', 'e'].map((x) => `${x}@remote.test`);
+    const r = await t.deliver(hop(s.port), message(rcpts));
+    await t.close();
+    assert.deepEqual(r.results.map((x) => x.outcome), ['sent', 'sent', 'sent', 'sent', 'sent'], r.results.map((x) => x.reason).join('\n'));
+    assert.equal(s.connections, 1);
+    assert.equal(s.lines.filter((l) => l.startsWith('MAIL')).length, 3);
+    assert.deepEqual(s.lines.filter((l) => l.startsWith('RCPT')).map((l) => l.slice(9, 10)), ['a', 'b', 'c', 'd', 'e', 'c', 'd', 'e', 'e']);
+  });
+
+  it('a 452 with no recipient accepted is a plain deferral', async () => {
+    const s = await scripted('220 full ESMTP', (l) => {
+      if (l.startsWith('EHLO')) return '250-full\r\n250 PIPELINING';
+      if (l.startsWith('MAIL')) return '250 2.1.0 Ok';
+      if (l.startsWith('RCPT')) return '452 4.2.2 Mailbox full';
+      if (l === 'QUIT') return '221 2.0.0 Bye';
+      return '503 5.5.1 no';
+    });
+    cleanups.push(() => s.close());
+    const t = new SmtpTransport(resolver, settings());
+    const r = await t.deliver(hop(s.port), message(['a@remote.test', 'b@remote.test']));
+    await t.close();
+    assert.deepEqual(r.results.map((x) => x.outcome), ['deferred', 'deferred']);
+    assert.equal(s.lines.filter((l) => l.startsWith('MAIL')).length, 1);
+  });
+
   it('falls back to HELO when EHLO is refused, and then sends one command at a time', async () => {
     const s = await scripted('220 old.example SMTP', (l) => {
       if (l.startsWith('EHLO')) return '502 5.5.2 Error: command not recognized';

@@ -200,6 +200,7 @@ export class SmtpTransport {
       transactions++;
       const tr = await session.deliver(sub);
       const xferSeconds = (performance.now() - t) / 1000;
+      const before = pending;
       const undecided: number[] = [];
       tr.results.forEach((r, k) => {
         const i = pending[k];
@@ -209,6 +210,16 @@ export class SmtpTransport {
       lastRelay = session.conn.relay;
       if (tr.failure) lastFailure = tr.failure;
       pending = undecided;
+      // RFC 5321 §4.5.3.1.10: a 452 to RCPT after other recipients were accepted means "too many
+      // recipients for this transaction": send those in the next transaction, on this connection, now
+      const accepted = tr.results.some((r) => r?.outcome === 'sent');
+      const tooMany = accepted ? sub.recipients.map((_r, k) => k).filter((k) => tr.results[k]?.outcome === 'deferred' && /^smtp; 452\b/.test(tr.results[k]?.diagnostic ?? '')) : [];
+      if (tooMany.length > 0 && !tr.failure && session.usable && transactions <= n) {
+        const again = tooMany.map((k) => before[k]);
+        for (const i of again) final[i] = undefined;
+        pending = [...pending, ...again];
+        return run(session, 0);
+      }
       if (session.usable) this.release(hop.name, session);
       else session.conn.close();
       return !tr.failure || tr.failure.tryNextMx;
