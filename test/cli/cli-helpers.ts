@@ -1,6 +1,7 @@
 // Running the facteur CLI as a user would, in a child process.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runCli as runCliFromSource } from '../helpers/cli.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -11,17 +12,9 @@ export interface CliResult {
 }
 
 /** `facteur ARGS` with `input` on standard input (a pipe, so not a terminal). */
-export function runCli(args: string[], input = ''): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, FACTEUR_CONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input);
-  });
+export async function runCli(args: string[], input = ''): Promise<CliResult> {
+  const r = await runCliFromSource(args, { input });
+  return { ...r, code: r.code ?? -1 };
 }
 
 /**

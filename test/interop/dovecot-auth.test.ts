@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestFacteur, type TestFacteur } from './facteur.js';
-import { DOVEADM, Dovecot, dovecotSkip, maildirFiles, PYTHON, python, sharedTmpDir, waitFor } from './peers.js';
+import { DOVEADM, Dovecot, dovecotSkip, maildirFiles, PYTHON, python, sharedTmpDir, waitFor, PY_SMTP_AUTH } from './peers.js';
 
 // argv: port, mechanism, user, password, sender, rcpt, message-id. Submission: STARTTLS, AUTH, one message.
 const CLIENT = `
@@ -16,17 +16,7 @@ port, mech, user, pw, sender, rcpt, mid = sys.argv[1:8]
 s = smtplib.SMTP('127.0.0.1', int(port), local_hostname='laptop.example.test', timeout=20)
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 s.starttls(context=ctx)
-s.ehlo()
-out = {'features': s.esmtp_features.get('auth', '')}
-s.user, s.password = user, pw
-try:
-    if mech == 'PLAIN':
-        code, text = s.auth('PLAIN', s.auth_plain, initial_response_ok=True)
-    else:
-        code, text = s.auth('LOGIN', s.auth_login, initial_response_ok=False)
-except smtplib.SMTPAuthenticationError as e:
-    code, text = e.smtp_code, e.smtp_error
-out['auth'] = [code, text.decode()]
+${PY_SMTP_AUTH}
 if code == 235:
     s.sendmail(sender, [rcpt], ('From: ' + sender + '\\r\\nTo: ' + rcpt + '\\r\\nSubject: dovecot sasl\\r\\nMessage-ID: <' + mid + '>\\r\\n\\r\\nauthenticated by Dovecot\\r\\n').encode())
     out['sent'] = True

@@ -542,3 +542,21 @@ ${opts.extra ?? ''}
     return this.opts;
   }
 }
+
+/**
+ * Python lines for smtplib clients: EHLO, then AUTH `mech` (PLAIN with an initial response,
+ * or LOGIN) as `user`/`pw` on the connection `s`. Leaves `out` = {features, auth} and `code`.
+ */
+export const PY_SMTP_AUTH = `
+s.ehlo()
+out = {'features': s.esmtp_features.get('auth', '')}
+s.user, s.password = user, pw
+try:
+    if mech == 'PLAIN':
+        code, text = s.auth('PLAIN', s.auth_plain, initial_response_ok=True)
+    else:
+        code, text = s.auth('LOGIN', s.auth_login, initial_response_ok=False)
+except smtplib.SMTPAuthenticationError as e:
+    code, text = e.smtp_code, e.smtp_error
+out['auth'] = [code, text.decode()]
+`;

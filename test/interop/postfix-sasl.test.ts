@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { ensureSelfSigned } from '../../src/server/tls.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { startTestFacteur, type TestFacteur } from './facteur.js';
-import { Postfix, postfixSkip, python, waitFor } from './peers.js';
+import { Postfix, postfixSkip, python, waitFor, PY_SMTP_AUTH } from './peers.js';
 
 // argv: port, mechanism, user, password, starttls (0/1), rcpt, message-id.
 // Prints one JSON line: the AUTH reply, then the RCPT reply (when authenticated or not).
@@ -21,17 +21,7 @@ s = smtplib.SMTP('127.0.0.1', int(port), local_hostname='laptop.example.test', t
 if tls == '1':
     ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
     s.starttls(context=ctx)
-s.ehlo()
-out = {'features': s.esmtp_features.get('auth', '')}
-s.user, s.password = user, pw
-try:
-    if mech == 'PLAIN':
-        code, text = s.auth('PLAIN', s.auth_plain, initial_response_ok=True)
-    else:
-        code, text = s.auth('LOGIN', s.auth_login, initial_response_ok=False)
-except smtplib.SMTPAuthenticationError as e:
-    code, text = e.smtp_code, e.smtp_error
-out['auth'] = [code, text.decode()]
+${PY_SMTP_AUTH}
 code, text = s.mail('alice@example.test')
 code, text = s.rcpt(rcpt)
 out['rcpt'] = [code, text.decode()]

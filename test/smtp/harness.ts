@@ -440,6 +440,10 @@ export class RawClient {
   async startTls(): Promise<void> {
     const r = await this.cmd('STARTTLS');
     if (!r[0].startsWith('220')) throw new Error(`STARTTLS refused: ${r.join(' ')}`);
+    await this.upgradeTls();
+  }
+  /** The TLS handshake, once the server said 220 to STARTTLS (anything buffered in clear is dropped). */
+  async upgradeTls(): Promise<void> {
     const raw = this.socket as Socket;
     raw.removeAllListeners('data');
     const t = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'mail.example.test' });
