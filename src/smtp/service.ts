@@ -19,11 +19,6 @@ import { inNetworks } from './session/settings.js';
 
 const log = logger('smtpd');
 
-// Every fsync of a delivery runs on libuv's thread pool (4 threads by default): with 20 sessions
-// delivering at once, 4 threads serialize their fsyncs (bench/smtp-ingest: pool 4 ≈ half the rate
-// of pool 16). The pool is created on first use, so this must run before any asynchronous fs call;
-// importing this module happens at start-up. An explicit UV_THREADPOOL_SIZE wins.
-process.env.UV_THREADPOOL_SIZE ??= '16';
 
 export interface SmtpServiceDeps {
   /** The configuration (a function when it can be reloaded: each new connection reads the current one). */
